@@ -1,0 +1,39 @@
+# make install: a virtual environment in $(VENV) (default .venv) with torch and this package
+# (editable). An existing environment is reused: torch is installed only when it does not import,
+# and the package only when pyproject.toml changed. Use another environment with VENV=path.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+STAMP := $(VENV)/.gan-lightning-installed
+
+.PHONY: install test test-all train lint format clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -c "import torch, torchvision" 2>/dev/null \
+		|| $(PY) -m pip install --quiet $(TORCH_PINS)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+test: install
+	$(PY) -m pytest -m "not slow" -q
+
+test-all: install
+	$(PY) -m pytest -q
+
+train: install
+	$(PY) -m gan_lightning
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: install
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+clean:
+	rm -rf outputs multirun lightning_logs .pytest_cache .ruff_cache

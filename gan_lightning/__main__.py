@@ -1,0 +1,5 @@
+"""``python -m gan_lightning [overrides]`` trains one run (or a sweep with ``-m``)."""
+
+from gan_lightning.train import main
+
+main()

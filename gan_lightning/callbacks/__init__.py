@@ -1,0 +1,1 @@
+"""Lightning callbacks: sample grids (and later EMA and periodic evaluation)."""

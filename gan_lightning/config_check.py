@@ -1,0 +1,115 @@
+"""Check every ``_target_`` node against its constructor before anything is built.
+
+Hydra's struct mode already rejects overrides of keys that do not exist; this catches the rest
+with one line naming the key: arguments the constructor does not take (``+model.lrr=1``) and
+values of the wrong type for plainly annotated arguments (``trainer.max_epochs=abc``).
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import os
+import types
+import typing
+from collections.abc import Iterator
+from typing import Any
+
+from hydra.utils import get_object
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from gan_lightning.errors import UserError
+
+_SCALARS = (bool, int, float, str)
+
+
+def check_config(cfg: DictConfig) -> None:
+    for path, node in _target_nodes(cfg, ""):
+        _check_node(path, node)
+
+
+def _target_nodes(node: Any, path: str) -> Iterator[tuple[str, DictConfig]]:
+    if isinstance(node, DictConfig):
+        if "_target_" in node:
+            yield path, node
+        for key in node:
+            yield from _target_nodes(node._get_node(key), f"{path}.{key}" if path else str(key))
+    elif isinstance(node, ListConfig):
+        for index in range(len(node)):
+            yield from _target_nodes(node._get_node(index), f"{path}[{index}]")
+
+
+def _check_node(path: str, node: DictConfig) -> None:
+    name = node._target_
+    try:
+        target = get_object(name)
+    except Exception:
+        raise UserError(f"{path}._target_: cannot import {name!r}; check the spelling") from None
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):
+        return
+    params = signature.parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    hints = _type_hints(target)
+    for key in node:
+        key = str(key)
+        if key.startswith("_"):
+            continue
+        if key not in params:
+            if takes_any:
+                continue
+            allowed = ", ".join(k for k in params if k not in ("self", "args", "kwargs"))
+            raise UserError(f"{path}.{key}: {name} takes no argument {key!r}; allowed: {allowed}")
+        if OmegaConf.is_missing(node, key):
+            raise UserError(f"{path}.{key}: a value is required (it is ???)")
+        value = node[key]
+        if OmegaConf.is_config(value):
+            continue
+        expected = hints.get(key, inspect.Parameter.empty)
+        if not _matches(value, expected):
+            raise UserError(f"{path}.{key}: expected {_describe(expected)}, got {value!r}")
+
+
+def _type_hints(target: Any) -> dict[str, Any]:
+    function = target.__init__ if inspect.isclass(target) else target
+    try:
+        return typing.get_type_hints(function)
+    except Exception:  # unresolvable forward references: skip type checks for this target
+        return {}
+
+
+def _matches(value: Any, expected: Any) -> bool:
+    if expected is inspect.Parameter.empty or expected is Any:
+        return True
+    origin = typing.get_origin(expected)
+    if origin is typing.Union or origin is types.UnionType:
+        return any(_matches(value, arg) for arg in typing.get_args(expected))
+    if origin is typing.Literal:
+        return value in typing.get_args(expected)
+    if expected is type(None):
+        return value is None
+    if expected is bool:
+        return isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is str:
+        return isinstance(value, str)
+    if inspect.isclass(expected) and typing.get_origin(expected) is None:
+        # A plain config value can only stand for another class when it is a path or enum name.
+        lenient = isinstance(value, str) and issubclass(expected, (os.PathLike, enum.Enum))
+        return lenient or isinstance(value, expected)
+    return True  # generic containers, callables: left to the constructor
+
+
+def _describe(expected: Any) -> str:
+    origin = typing.get_origin(expected)
+    if origin is typing.Union or origin is types.UnionType:
+        return " or ".join(_describe(arg) for arg in typing.get_args(expected))
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(expected))
+    if expected is type(None):
+        return "null"
+    return getattr(expected, "__name__", str(expected))

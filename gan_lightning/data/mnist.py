@@ -1,0 +1,92 @@
+"""MNIST held in memory; downloads through torchvision, and offline names the files it needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import Tensor
+
+from gan_lightning.data.idx import read_idx
+from gan_lightning.data.in_memory import InMemoryImageDataModule
+from gan_lightning.errors import UserError
+
+SPLIT_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+HOW_TO_FIX = (
+    "put them there (IDX files, optionally .gz), point data.data_dir at the folder that holds "
+    "MNIST/raw/, or set data.download=true on a machine with internet"
+)
+
+
+class MNISTDataModule(InMemoryImageDataModule):
+    """``data_dir`` is torchvision's root: the IDX files live in ``<data_dir>/MNIST/raw/``."""
+
+    native_num_classes = 10
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        download: bool = False,
+        split: str = "train",
+        batch_size: int = 64,
+        image_size: int = 28,
+        channels: int = 1,
+        num_classes: int = 10,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+    ) -> None:
+        super().__init__(batch_size, image_size, channels, num_classes, num_workers, pin_memory)
+        if split not in SPLIT_FILES:
+            raise ValueError(f"split must be one of {sorted(SPLIT_FILES)}, got {split!r}")
+        self.data_dir = data_dir
+        self.download = download
+        self.split = split
+
+    @property
+    def raw_dir(self) -> Path:
+        return Path(self.data_dir) / "MNIST" / "raw"
+
+    def _find(self, name: str) -> Path | None:
+        for candidate in (self.raw_dir / name, self.raw_dir / f"{name}.gz"):
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def _missing(self) -> list[str]:
+        return [name for name in SPLIT_FILES[self.split] if self._find(name) is None]
+
+    def validate(self) -> None:
+        """Fail before training starts when the files are missing and cannot be downloaded."""
+        missing = self._missing()
+        if missing and not self.download:
+            raise UserError(
+                f"MNIST files not found in {self.raw_dir.resolve()}: missing "
+                f"{', '.join(missing)}; {HOW_TO_FIX}"
+            )
+
+    def prepare_data(self) -> None:
+        missing = self._missing()
+        if missing and self.download:
+            from torchvision.datasets import MNIST
+
+            try:
+                MNIST(self.data_dir, train=self.split == "train", download=True)
+            except Exception as error:  # network failures come in many types; same fix for all
+                raise UserError(f"MNIST download failed ({error}); {HOW_TO_FIX}") from None
+        self.validate()
+
+    def load_arrays(self) -> tuple[Tensor, Tensor]:
+        self.prepare_data()
+        image_file, label_file = (self._find(name) for name in SPLIT_FILES[self.split])
+        try:
+            images, labels = read_idx(image_file), read_idx(label_file)
+        except (ValueError, OSError) as error:
+            raise UserError(f"{error}; delete it and copy or download it again") from None
+        if images.ndim != 3 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
+            raise UserError(
+                f"MNIST files in {self.raw_dir.resolve()} do not match: images "
+                f"{tuple(images.shape)}, labels {tuple(labels.shape)}; copy a matching pair"
+            )
+        return images.unsqueeze(1), labels.long()

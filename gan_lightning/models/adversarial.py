@@ -1,0 +1,185 @@
+"""The one adversarial training step shared by every variant.
+
+Manual optimization: each training batch makes one discriminator update, and every ``d_steps``-th
+batch is followed by one generator update. So k D updates per G update each see a fresh real
+minibatch, as in Goodfellow et al. (2014), Algorithm 1.
+
+Lightning counts ``trainer.global_step`` once per optimizer step, so a batch costs 1 step, or 2
+when the generator also steps: with ``d_steps=1``, ``trainer.max_steps=1000`` is 500 batches.
+
+Variants implement ``discriminator_loss`` / ``generator_loss`` (and the parameter groups when they
+have more than one network per side, as CycleGAN does); nothing else about the loop changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+from torch.optim import Optimizer
+
+from gan_lightning import __version__
+from gan_lightning.losses import AdversarialLoss
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
+SchedulerFactory = Callable[[Optimizer], Any]
+
+CHECKPOINT_KEY = "gan_lightning"
+
+
+class AdversarialModule(pl.LightningModule):
+    """Alternates D and G updates; subclasses define the two losses.
+
+    ``optimizer`` builds both optimizers unless ``d_optimizer`` is given (e.g. a TTUR learning
+    rate for D). ``scheduler`` (optional) is applied to each optimizer and stepped by hand at the
+    end of every epoch, since Lightning does not step schedulers under manual optimization.
+    """
+
+    automatic_optimization = False
+
+    def __init__(
+        self,
+        loss: AdversarialLoss,
+        optimizer: OptimizerFactory,
+        d_optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
+        d_steps: int = 1,
+        g_grad_clip: float | None = None,
+        d_grad_clip: float | None = None,
+    ) -> None:
+        super().__init__()
+        if d_steps < 1:
+            raise ValueError(f"d_steps must be >= 1, got {d_steps}")
+        for name, clip in (("g_grad_clip", g_grad_clip), ("d_grad_clip", d_grad_clip)):
+            if clip is not None and clip <= 0:
+                raise ValueError(f"{name} must be positive or null, got {clip}")
+        self.loss = loss
+        self.optimizer_factory = optimizer
+        self.d_optimizer_factory = d_optimizer or optimizer
+        self.scheduler_factory = scheduler
+        self.d_steps = d_steps
+        self.g_grad_clip = g_grad_clip
+        self.d_grad_clip = d_grad_clip
+        self.d_updates_since_g = 0
+        # The resolved run config, set by train.py and stored in every checkpoint so inference
+        # commands can rebuild the networks without unpickling code.
+        self.run_config: dict | None = None
+
+    # --- what a variant provides ---------------------------------------------------------------
+    def discriminator_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        """D's loss on one batch, plus extra scalars to log (e.g. mean D(x), mean D(G(z)))."""
+        raise NotImplementedError
+
+    def generator_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        raise NotImplementedError
+
+    def generator_parameters(self) -> Iterator[nn.Parameter]:
+        return self.generator.parameters()
+
+    def discriminator_parameters(self) -> Iterator[nn.Parameter]:
+        return self.discriminator.parameters()
+
+    def grid_images(self) -> dict[str, tuple[Tensor, int]]:
+        """Images in [-1, 1] to render as sample grids: name -> (NCHW batch, images per row)."""
+        raise NotImplementedError
+
+    # --- the shared loop -------------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        d_opt = self.d_optimizer_factory(self.discriminator_parameters())
+        g_opt = self.optimizer_factory(self.generator_parameters())
+        if self.scheduler_factory is None:
+            return [d_opt, g_opt]
+        return [d_opt, g_opt], [self.scheduler_factory(d_opt), self.scheduler_factory(g_opt)]
+
+    @contextmanager
+    def _only_updating(self, optimizer: Any) -> Iterator[None]:
+        """Freeze every parameter the optimizer does not own, so no gradient leaks across nets."""
+        self.toggle_optimizer(optimizer)
+        try:
+            yield
+        finally:
+            self.untoggle_optimizer(optimizer)
+
+    def _update(self, optimizer: Any, loss: Tensor, clip: float | None) -> None:
+        self.manual_backward(loss)
+        if clip is not None:
+            self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        d_opt, g_opt = self.optimizers()
+        with self._only_updating(d_opt):
+            d_loss, logs = self.discriminator_loss(batch)
+            self._update(d_opt, d_loss, self.d_grad_clip)
+        logs = {"d_loss": d_loss.detach(), **logs}
+        self.d_updates_since_g += 1
+        if self.d_updates_since_g >= self.d_steps:
+            with self._only_updating(g_opt):
+                g_loss, g_logs = self.generator_loss(batch)
+                self._update(g_opt, g_loss, self.g_grad_clip)
+            self.d_updates_since_g = 0
+            logs.update({"g_loss": g_loss.detach(), **g_logs})
+        batch_size = self.batch_size_of(batch)
+        self.log_dict(
+            {f"train/{k}": v for k, v in logs.items()},
+            on_step=True,
+            on_epoch=True,
+            batch_size=batch_size,
+        )
+        self.log_dict(  # the progress bar shows the two losses only
+            {k: logs[k] for k in ("d_loss", "g_loss") if k in logs},
+            on_step=True,
+            on_epoch=False,
+            prog_bar=True,
+            logger=False,
+            batch_size=batch_size,
+        )
+
+    def on_train_epoch_end(self) -> None:
+        if self.scheduler_factory is None:
+            return
+        schedulers = self.lr_schedulers()
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+            scheduler.step()
+
+    @staticmethod
+    def batch_size_of(batch: Any) -> int:
+        if isinstance(batch, Tensor):
+            return batch.shape[0]
+        if isinstance(batch, dict):
+            return next(iter(batch.values())).shape[0]
+        return batch[0].shape[0]
+
+    # --- checkpoint extras -----------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CHECKPOINT_KEY] = {
+            "version": __version__,
+            "variant": type(self).__name__,
+            "config": self.run_config,
+            "d_updates_since_g": self.d_updates_since_g,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        extras = checkpoint.get(CHECKPOINT_KEY, {})
+        self.d_updates_since_g = int(extras.get("d_updates_since_g", 0))
+
+
+def real_images(batch: Any) -> Tensor:
+    """The image tensor of an ``(images, labels)`` batch or of a bare image batch."""
+    return batch if isinstance(batch, Tensor) else batch[0]
+
+
+@torch.no_grad()
+def generate_in_eval_mode(generator: nn.Module, *inputs: Tensor) -> Tensor:
+    """Run G deterministically (dropout off, BatchNorm running stats) and restore its mode."""
+    was_training = generator.training
+    generator.eval()
+    try:
+        return generator(*inputs)
+    finally:
+        generator.train(was_training)

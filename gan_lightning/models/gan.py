@@ -1,0 +1,87 @@
+"""Unconditional GAN: any generator z -> image and discriminator image -> logit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gan_lightning.latent import sample_latent
+from gan_lightning.losses import AdversarialLoss
+from gan_lightning.models.adversarial import (
+    AdversarialModule,
+    OptimizerFactory,
+    SchedulerFactory,
+    generate_in_eval_mode,
+    real_images,
+)
+
+
+class GAN(AdversarialModule):
+    """The networks are injected, so the same module trains the MLP and the DCGAN families."""
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        loss: AdversarialLoss,
+        optimizer: OptimizerFactory,
+        d_optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
+        d_steps: int = 1,
+        g_grad_clip: float | None = None,
+        d_grad_clip: float | None = None,
+        latent_dim: int = 100,
+        latent_distribution: str = "normal",
+        num_grid_samples: int = 64,
+    ) -> None:
+        super().__init__(loss, optimizer, d_optimizer, scheduler, d_steps, g_grad_clip, d_grad_clip)
+        generator_latent = getattr(generator, "latent_dim", latent_dim)
+        if generator_latent != latent_dim:
+            raise ValueError(
+                f"latent_dim={latent_dim} but the generator expects {generator_latent}; "
+                "set model.generator.latent_dim: ${model.latent_dim}"
+            )
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = latent_dim
+        self.latent_distribution = latent_distribution
+        self.save_hyperparameters(
+            ignore=["generator", "discriminator", "loss", "optimizer", "d_optimizer", "scheduler"]
+        )
+        # Fixed noise lives in the state dict: grids stay comparable across epochs and resumes.
+        self.register_buffer(
+            "fixed_noise", sample_latent(num_grid_samples, latent_dim, latent_distribution)
+        )
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.generator(z)
+
+    def sample_latent(self, n: int) -> Tensor:
+        return sample_latent(n, self.latent_dim, self.latent_distribution, device=self.device)
+
+    def sample(self, n: int) -> Tensor:
+        """``n`` images in [-1, 1] from G in eval mode."""
+        return generate_in_eval_mode(self.generator, self.sample_latent(n))
+
+    def discriminator_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        real = real_images(batch)
+        with torch.no_grad():
+            fake = self.generator(self.sample_latent(real.shape[0]))
+        real_logits = self.discriminator(real)
+        fake_logits = self.discriminator(fake)
+        loss = self.loss.discriminator(real_logits, fake_logits)
+        return loss, {
+            "d_real": self.loss.score(real_logits.detach()).mean(),
+            "d_fake": self.loss.score(fake_logits.detach()).mean(),
+        }
+
+    def generator_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        n = real_images(batch).shape[0]
+        fake_logits = self.discriminator(self.generator(self.sample_latent(n)))
+        return self.loss.generator(fake_logits), {}
+
+    def grid_images(self) -> dict[str, tuple[Tensor, int]]:
+        images = generate_in_eval_mode(self.generator, self.fixed_noise)
+        return {"samples": (images, 8)}

@@ -1,0 +1,184 @@
+"""The shared adversarial step: which network each update touches, k D steps per G step."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from gan_lightning.losses import NonSaturatingLoss
+from gan_lightning.models.adversarial import CHECKPOINT_KEY
+from gan_lightning.models.gan import GAN
+from gan_lightning.nets.mlp import MLPDiscriminator, MLPGenerator
+
+SHAPE = (1, 4, 4)
+
+
+def make_gan(**kwargs) -> GAN:
+    torch.manual_seed(0)
+    defaults = dict(
+        generator=MLPGenerator(latent_dim=8, out_shape=SHAPE, hidden_dims=[16], dropout=0.0),
+        discriminator=MLPDiscriminator(in_shape=SHAPE, hidden_dims=[16], dropout=0.0),
+        loss=NonSaturatingLoss(),
+        optimizer=partial(torch.optim.SGD, lr=0.1),
+        latent_dim=8,
+        num_grid_samples=4,
+    )
+    defaults.update(kwargs)
+    return GAN(**defaults)
+
+
+def loader(n_batches: int = 4, batch_size: int = 8) -> DataLoader:
+    images = torch.rand(n_batches * batch_size, *SHAPE) * 2 - 1
+    return DataLoader(TensorDataset(images, torch.zeros(len(images))), batch_size=batch_size)
+
+
+def trainer(**kwargs) -> pl.Trainer:
+    defaults = dict(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        max_epochs=1,
+    )
+    defaults.update(kwargs)
+    return pl.Trainer(**defaults)
+
+
+def snapshot(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def changed(before: list[torch.Tensor], module: torch.nn.Module) -> bool:
+    return any(not torch.equal(b, p) for b, p in zip(before, module.parameters(), strict=True))
+
+
+class RecordingGAN(GAN):
+    """Records which networks moved during each D update and each G update."""
+
+    def on_fit_start(self):
+        self.events = []
+
+    def discriminator_loss(self, batch):
+        self._g, self._d = snapshot(self.generator), snapshot(self.discriminator)
+        return super().discriminator_loss(batch)
+
+    def generator_loss(self, batch):
+        # called after the D update of the same batch: check what it changed, then re-snapshot
+        self.events.append(
+            ("D", changed(self._g, self.generator), changed(self._d, self.discriminator))
+        )
+        self._g, self._d = snapshot(self.generator), snapshot(self.discriminator)
+        return super().generator_loss(batch)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        if self.d_updates_since_g == 0:  # a G update happened in this batch
+            self.events.append(
+                ("G", changed(self._g, self.generator), changed(self._d, self.discriminator))
+            )
+
+
+def test_d_step_updates_only_d_and_g_step_only_g():
+    model = RecordingGAN(
+        generator=MLPGenerator(latent_dim=8, out_shape=SHAPE, hidden_dims=[16], dropout=0.0),
+        discriminator=MLPDiscriminator(in_shape=SHAPE, hidden_dims=[16], dropout=0.0),
+        loss=NonSaturatingLoss(),
+        optimizer=partial(torch.optim.SGD, lr=0.1),
+        latent_dim=8,
+    )
+    trainer(max_steps=4).fit(model, loader())
+    assert model.events == [("D", False, True), ("G", True, False)] * 2
+
+
+def test_no_gradient_leaks_into_the_frozen_network():
+    model = make_gan()
+    real = torch.rand(8, *SHAPE)
+    # D step under the toggle: G must get no gradient
+    model.trainer = trainer()
+    d_loss, _ = model.discriminator_loss((real, None))
+    d_loss.backward()
+    assert all(p.grad is None for p in model.generator.parameters())
+    assert all(p.grad is not None for p in model.discriminator.parameters())
+
+
+def test_k_discriminator_steps_per_generator_step():
+    model = make_gan(d_steps=3)
+    calls = []
+    original = model.generator_loss
+
+    def counting(batch):
+        calls.append(model.trainer.fit_loop.epoch_loop.batch_idx)
+        return original(batch)
+
+    model.generator_loss = counting
+    trainer(max_epochs=1).fit(model, loader(n_batches=6))
+    assert calls == [2, 5]
+    # global_step counts optimizer steps: 6 D updates + 2 G updates
+    assert model.trainer.global_step == 8
+
+
+def test_gradient_clipping_bounds_the_update():
+    model = make_gan(d_grad_clip=1e-3, g_grad_clip=1e-3, optimizer=partial(torch.optim.SGD, lr=1.0))
+    before = snapshot(model.discriminator)
+    trainer(max_steps=1).fit(model, loader(n_batches=1))
+    step = torch.cat(
+        [(p - b).flatten() for b, p in zip(before, model.discriminator.parameters(), strict=True)]
+    )
+    assert step.norm().item() <= 1e-3 * 1.0001
+
+
+def test_schedulers_are_stepped_by_hand_each_epoch():
+    model = make_gan(
+        scheduler=partial(torch.optim.lr_scheduler.StepLR, step_size=1, gamma=0.5),
+        optimizer=partial(torch.optim.SGD, lr=0.1),
+    )
+    trainer(max_epochs=2).fit(model, loader(n_batches=2))
+    for optimizer in model.trainer.optimizers:
+        assert optimizer.param_groups[0]["lr"] == 0.1 * 0.25
+
+
+def test_separate_discriminator_optimizer():
+    model = make_gan(d_optimizer=partial(torch.optim.Adam, lr=4e-4))
+    d_opt, g_opt = model.configure_optimizers()
+    assert isinstance(d_opt, torch.optim.Adam) and d_opt.param_groups[0]["lr"] == 4e-4
+    assert isinstance(g_opt, torch.optim.SGD)
+
+
+def test_losses_are_logged(tmp_path):
+    model = make_gan()
+    t = trainer(max_epochs=1, logger=pl.loggers.CSVLogger(tmp_path), log_every_n_steps=1)
+    t.fit(model, loader())
+    for key in ("train/d_loss_step", "train/g_loss_step", "train/d_real_step", "train/d_fake_step"):
+        assert key in t.logged_metrics
+    assert 0 <= t.callback_metrics["train/d_real"].item() <= 1
+
+
+def test_checkpoint_keeps_fixed_noise_and_run_config(tmp_path):
+    model = make_gan()
+    model.run_config = {"model": {"latent_dim": 8}}
+    t = trainer(max_steps=2, default_root_dir=tmp_path)
+    t.fit(model, loader())
+    path = tmp_path / "x.ckpt"
+    t.save_checkpoint(path)
+    checkpoint = torch.load(path, weights_only=True)
+    assert torch.equal(checkpoint["state_dict"]["fixed_noise"], model.fixed_noise)
+    assert checkpoint[CHECKPOINT_KEY]["config"] == {"model": {"latent_dim": 8}}
+    assert checkpoint[CHECKPOINT_KEY]["variant"] == "GAN"
+
+
+def test_grid_images_are_deterministic():
+    model = make_gan()
+    first = model.grid_images()["samples"][0]
+    second = model.grid_images()["samples"][0]
+    assert first.shape == (4, *SHAPE)
+    assert torch.equal(first, second)
+    assert model.generator.training  # mode restored
+
+
+def test_latent_dim_mismatch_is_an_error():
+    with pytest.raises(ValueError, match="latent_dim"):
+        make_gan(latent_dim=9)

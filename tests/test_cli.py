@@ -1,0 +1,127 @@
+"""End-to-end: ``python -m gan_lightning`` as a subprocess, the way users run it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tests.conftest import run_cli
+
+FAST = ("debug=fast_dev_run",)
+
+
+def status_of(run_dir):
+    return json.loads((run_dir / "status.json").read_text())
+
+
+def test_help_lists_groups_and_options(tmp_path):
+    result = run_cli("--help", run_dir=tmp_path / "run")
+    assert result.returncode == 0
+    for line in ("model: gan", "data: digits, mnist", "logger: csv, tensorboard", "trainer: "):
+        assert line in result.stdout
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [
+        ("model=gan", "data=digits"),
+        ("model=gan", "data=mnist"),
+        ("experiment=mnist_gan",),
+    ],
+    ids=lambda p: "-".join(x.split("=")[1] for x in p),
+)
+def test_fast_dev_run_every_model_and_data(pair, tmp_path, mnist_root):
+    run_dir = tmp_path / "run"
+    result = run_cli(*pair, *FAST, f"paths.data_dir={mnist_root}", run_dir=run_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert status_of(run_dir)["status"] == "completed"
+    assert (run_dir / "samples" / "epoch_000.png").exists()
+    assert (run_dir / ".hydra" / "config.yaml").exists()
+
+
+def test_default_job_writes_grids_checkpoint_and_metrics(tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_cli("trainer.max_epochs=2", "trainer.limit_train_batches=3", run_dir=run_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == [
+        "epoch_000.png",
+        "epoch_001.png",
+    ]
+    last = run_dir / "checkpoints" / "last.ckpt"
+    assert f"checkpoints: {last}" in result.stdout
+    assert f"samples:     {run_dir / 'samples'}" in result.stdout
+    checkpoint = torch.load(last, weights_only=True)
+    assert checkpoint["gan_lightning"]["config"]["model"]["latent_dim"] == 64
+    assert checkpoint["global_step"] == 2 * 3 * 2  # a D and a G step per batch
+    metrics = (run_dir / "csv" / "metrics.csv").read_text().splitlines()
+    assert "train/d_loss_epoch" in metrics[0] and "train/g_loss_epoch" in metrics[0]
+    status = status_of(run_dir)
+    assert status["status"] == "completed" and "train/g_loss_epoch" in status["metrics"]
+    assert "config" in result.stdout and "model" in result.stdout  # the rich tree
+
+
+def test_seed_makes_runs_repeatable(tmp_path):
+    losses = []
+    for name in ("a", "b"):
+        run_dir = tmp_path / name
+        result = run_cli("seed=7", "debug=smoke", "callbacks=none", run_dir=run_dir)
+        assert result.returncode == 0, result.stderr[-3000:]
+        losses.append(status_of(run_dir)["metrics"]["train/g_loss_epoch"])
+    assert losses[0] == losses[1]
+
+
+def test_tensorboard_logger_gets_scalars_and_images(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = tmp_path / "run"
+    result = run_cli("logger=tensorboard", "debug=smoke", run_dir=run_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    events = EventAccumulator(str(run_dir / "tensorboard")).Reload()
+    assert "samples/samples" in events.Tags()["images"]
+    assert "train/d_loss_step" in events.Tags()["scalars"]
+
+
+def test_resume_from_checkpoint_continues(tmp_path):
+    first = tmp_path / "first"
+    assert run_cli("debug=smoke", run_dir=first).returncode == 0
+    second = tmp_path / "second"
+    ckpt = first / "checkpoints" / "last.ckpt"
+    result = run_cli("debug=smoke", "trainer.max_epochs=2", f"ckpt_path={ckpt}", run_dir=second)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [p.name for p in (second / "samples").iterdir()] == ["epoch_001.png"]
+    # Lightning stores the number of finished epochs
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 1
+    assert torch.load(second / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 2
+
+
+BAD_OVERRIDES = [
+    (("model=foo",), "Could not find 'model/foo'"),
+    (("model.lrr=1",), "Could not override 'model.lrr'"),
+    (("+model.lrr=1",), "model.lrr: gan_lightning.models.gan.GAN takes no argument 'lrr'"),
+    (("trainer.max_epochs=abc",), "trainer.max_epochs: expected int or null, got 'abc'"),
+    (("model.optimizer.lr=fast",), "model.optimizer.lr: expected float or Tensor, got 'fast'"),
+    (("data.batch_size=-1",), "data: batch_size must be positive, got -1"),
+    (("trainer.precision=bf17",), "trainer.precision: expected "),
+    (("model.loss._target_=gan_lightning.losses.Nope",), "model.loss._target_: cannot import"),
+    (
+        ("data=mnist", "paths.data_dir=/nonexistent"),
+        "MNIST files not found in /nonexistent/MNIST/raw",
+    ),
+]
+
+
+@pytest.mark.parametrize("overrides, first_line", BAD_OVERRIDES, ids=lambda x: str(x)[:40])
+def test_bad_input_fails_with_one_clear_line(overrides, first_line, tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_cli(*overrides, run_dir=run_dir)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    # the message is the first line of stderr (our errors start with "error: ")
+    assert first_line in lines[0], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    if run_dir.exists():  # composition errors stop before the run dir is made
+        assert status_of(run_dir)["status"] == "failed"
+        assert not (run_dir / "checkpoints").exists()
