@@ -24,8 +24,26 @@ _SCALARS = (bool, int, float, str)
 
 
 def check_config(cfg: DictConfig) -> None:
+    _check_model_fits_data(cfg)
     for path, node in _target_nodes(cfg, ""):
         _check_node(path, node)
+
+
+def _check_model_fits_data(cfg: DictConfig) -> None:
+    """A model that declares ``requires_labels`` needs a data set with ``num_classes``."""
+    model, data = cfg.get("model"), cfg.get("data")
+    if not model or not data or "_target_" not in model:
+        return
+    try:
+        model_class = get_object(model._target_)
+    except Exception:
+        return  # reported with its key by _check_node
+    if getattr(model_class, "requires_labels", False) and not data.get("num_classes"):
+        raise UserError(
+            f"{model_class.__name__} needs class labels, but {data._target_.rsplit('.', 1)[-1]} "
+            "has none (data.num_classes is null); use a labelled set such as data=mnist, "
+            "data=digits or data=svhn"
+        )
 
 
 def _target_nodes(node: Any, path: str) -> Iterator[tuple[str, DictConfig]]:

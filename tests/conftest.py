@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+from scipy.io import savemat
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -36,16 +38,67 @@ def make_digit_like_images(n: int, size: int = 28, seed: int = 0) -> tuple[np.nd
     return images, labels
 
 
-@pytest.fixture
-def mnist_root(tmp_path: Path) -> Path:
-    """A data_dir holding MNIST/raw/ with 256 train and 64 test images in IDX format."""
-    raw = tmp_path / "mnist_root" / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for prefix, n, seed in (("train", 256, 0), ("t10k", 64, 1)):
+def write_mnist(root: Path, train: int = 256, test: int = 64) -> Path:
+    """Write MNIST/raw/ IDX files under ``root`` (torchvision's layout); returns ``root``."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for prefix, n, seed in (("train", train, 0), ("t10k", test, 1)):
         images, labels = make_digit_like_images(n, seed=seed)
         write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
-    return raw.parents[1]
+    return root
+
+
+@pytest.fixture
+def mnist_root(tmp_path: Path) -> Path:
+    """A data_dir holding MNIST/raw/ with 256 train and 64 test images in IDX format."""
+    return write_mnist(tmp_path / "mnist_root")
+
+
+def write_svhn(path: Path, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """An SVHN-format .mat: X (32, 32, 3, N) uint8, y (N, 1) with 10 standing for digit 0."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, size=(32, 32, 3, n), dtype=np.uint8)
+    x[0, 0, :, 0], x[1, 1, :, 0] = 0, 255  # the full range is present
+    y = rng.integers(1, 11, size=(n, 1)).astype(np.uint8)
+    y[:3, 0] = [10, 1, 10]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    savemat(path, {"X": x, "y": y})
+    return x, y
+
+
+def write_faces(folder: Path, n: int, size: tuple[int, int] = (178, 218), seed: int = 0) -> None:
+    """``n`` jpgs named like CelebA's, with a bright square so the crop has something to keep."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    width, height = size
+    for i in range(n):
+        pixels = rng.integers(0, 60, size=(height, width, 3), dtype=np.uint8)
+        pixels[height // 3 : 2 * height // 3, width // 3 : 2 * width // 3] = 255
+        Image.fromarray(pixels).save(folder / f"{i + 1:06d}.jpg", quality=90)
+
+
+@pytest.fixture
+def svhn_root(tmp_path: Path) -> Path:
+    """A data_dir holding svhn/train_32x32.mat with 256 images."""
+    write_svhn(tmp_path / "svhn_root" / "svhn" / "train_32x32.mat", 256)
+    return tmp_path / "svhn_root"
+
+
+@pytest.fixture
+def faces_root(tmp_path: Path) -> Path:
+    """A data_dir holding celeba/img_align_celeba/ with 40 jpgs of 178x218."""
+    write_faces(tmp_path / "faces_root" / "celeba" / "img_align_celeba", 40)
+    return tmp_path / "faces_root"
+
+
+@pytest.fixture
+def data_root(tmp_path: Path) -> Path:
+    """One data_dir with MNIST, SVHN and CelebA in their real layouts, for the CLI matrix."""
+    root = write_mnist(tmp_path / "data_root", train=128, test=16)
+    write_svhn(root / "svhn" / "train_32x32.mat", 128)
+    write_faces(root / "celeba" / "img_align_celeba", 40)
+    return root
 
 
 @pytest.fixture

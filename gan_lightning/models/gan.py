@@ -55,8 +55,12 @@ class GAN(AdversarialModule):
             "fixed_noise", sample_latent(num_grid_samples, latent_dim, latent_distribution)
         )
 
-    def forward(self, z: Tensor) -> Tensor:
-        return self.generator(z)
+    def forward(self, z: Tensor, *conditioning: Tensor) -> Tensor:
+        return self.generator(z, *conditioning)
+
+    def conditioning(self, batch: Any) -> tuple[Tensor, ...]:
+        """Extra inputs of both networks for this batch: none for the unconditional GAN."""
+        return ()
 
     def sample_latent(self, n: int) -> Tensor:
         return sample_latent(n, self.latent_dim, self.latent_distribution, device=self.device)
@@ -66,11 +70,11 @@ class GAN(AdversarialModule):
         return generate_in_eval_mode(self.generator, self.sample_latent(n))
 
     def discriminator_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
-        real = real_images(batch)
+        real, condition = real_images(batch), self.conditioning(batch)
         with torch.no_grad():
-            fake = self.generator(self.sample_latent(real.shape[0]))
-        real_logits = self.discriminator(real)
-        fake_logits = self.discriminator(fake)
+            fake = self.generator(self.sample_latent(real.shape[0]), *condition)
+        real_logits = self.discriminator(real, *condition)
+        fake_logits = self.discriminator(fake, *condition)
         loss = self.loss.discriminator(real_logits, fake_logits)
         return loss, {
             "d_real": self.loss.score(real_logits.detach()).mean(),
@@ -78,9 +82,9 @@ class GAN(AdversarialModule):
         }
 
     def generator_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
-        n = real_images(batch).shape[0]
-        fake_logits = self.discriminator(self.generator(self.sample_latent(n)))
-        return self.loss.generator(fake_logits), {}
+        condition = self.conditioning(batch)
+        fake = self.generator(self.sample_latent(real_images(batch).shape[0]), *condition)
+        return self.loss.generator(self.discriminator(fake, *condition)), {}
 
     def grid_images(self) -> dict[str, tuple[Tensor, int]]:
         images = generate_in_eval_mode(self.generator, self.fixed_noise)

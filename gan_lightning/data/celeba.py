@@ -1,0 +1,150 @@
+"""CelebA aligned faces read as a plain folder of jpgs, decoded per batch (too large for memory).
+
+torchvision's ``CelebA`` class needs the attribute, identity and partition files and checks md5s,
+so it cannot read the bare ``img_align_celeba/`` folder that is the usual offline copy; it is
+only used to download.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytorch_lightning as pl
+from PIL import Image
+from torch.utils.data import DataLoader
+from torchvision import transforms
+
+from gan_lightning.data.image_folder import ImageFolderDataset, list_images, pil_to_signed_unit
+from gan_lightning.errors import UserError
+
+HOW_TO_FIX = (
+    "put the aligned jpgs there (img_align_celeba.zip unpacked), point data.data_dir at the "
+    "folder that holds celeba/, or set data.download=true on a machine with internet"
+)
+
+
+class CelebADataModule(pl.LightningDataModule):
+    """Images from ``<data_dir>/celeba/img_align_celeba/*.jpg``; unlabelled (``num_classes=None``).
+
+    Each image is centre-cropped to ``crop_size`` and resized to ``image_size``: 178 keeps the
+    whole face of the official 178x218 images; use half the crop for the 89x109 downscaled copies.
+    """
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        download: bool = False,
+        batch_size: int = 64,
+        image_size: int = 64,
+        channels: int = 3,
+        crop_size: int = 178,
+        num_classes: int | None = None,
+        num_workers: int = 2,
+        pin_memory: bool = True,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if image_size < 1:
+            raise ValueError(f"image_size must be positive, got {image_size}")
+        if crop_size < 1:
+            raise ValueError(f"crop_size must be positive, got {crop_size}")
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {channels}")
+        if num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+        if num_classes is not None:
+            raise ValueError(f"num_classes must be None for CelebA (unlabelled), got {num_classes}")
+        self.data_dir = data_dir
+        self.download = download
+        self.batch_size = batch_size
+        self.image_size = image_size
+        self.channels = channels
+        self.crop_size = crop_size
+        self.num_classes = num_classes
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.train_set: ImageFolderDataset | None = None
+
+    @property
+    def image_dir(self) -> Path:
+        """torchvision's layout, so a download lands where the reader looks."""
+        return Path(self.data_dir) / "celeba" / "img_align_celeba"
+
+    def _problem(self) -> str | None:
+        folder = self.image_dir.resolve()
+        if not folder.is_dir():
+            return f"CelebA image folder {folder}/ not found; {HOW_TO_FIX}"
+        if not list_images(folder):
+            return f"no images in {folder}/ (expected jpgs such as 000001.jpg); {HOW_TO_FIX}"
+        return None
+
+    def validate(self) -> None:
+        """Fail before training starts when the images are missing and cannot be downloaded."""
+        problem = self._problem()
+        if problem and not self.download:
+            raise UserError(problem)
+
+    def prepare_data(self) -> None:
+        if self._problem() and self.download:
+            from torchvision.datasets import CelebA
+
+            try:
+                CelebA(root=self.data_dir, split="all", download=True)
+            except Exception as error:  # gdown missing, no network, Drive quota: same fix for all
+                reason = str(error).replace("\n", " ") or type(error).__name__
+                raise UserError(
+                    f"CelebA download failed ({reason}); instead put the aligned jpgs "
+                    f"(img_align_celeba.zip unpacked) in {self.image_dir.resolve()}/ and set "
+                    "data.download=false"
+                ) from None
+        self.validate()
+
+    def make_transform(self) -> transforms.Compose:
+        return transforms.Compose(
+            [
+                transforms.CenterCrop(self.crop_size),
+                transforms.Resize(self.image_size),
+                pil_to_signed_unit,
+            ]
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        problem = self._problem()
+        if problem:
+            raise UserError(problem)
+        dataset = ImageFolderDataset(
+            list_images(self.image_dir), self.make_transform(), self.channels
+        )
+        if len(dataset) < self.batch_size:
+            raise UserError(
+                f"{self.image_dir.resolve()} has {len(dataset)} readable images, fewer than "
+                f"batch_size={self.batch_size}; lower data.batch_size"
+            )
+        self._check_crop(dataset.files[0])
+        self.train_set = dataset
+
+    def _check_crop(self, path: Path) -> None:
+        """CenterCrop pads smaller images with black borders: refuse rather than train on those."""
+        with Image.open(path) as image:
+            width, height = image.size
+        if self.crop_size > min(width, height):
+            raise UserError(
+                f"crop_size={self.crop_size} is larger than the images in {path.parent} "
+                f"({width}x{height}, e.g. {path.name}); set data.crop_size={min(width, height)} "
+                "or smaller"
+            )
+
+    def train_dataloader(self) -> DataLoader:
+        assert self.train_set is not None, "call setup() first"
+        return DataLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            shuffle=True,
+            drop_last=True,  # equal batches keep BatchNorm and packed discriminators well-posed
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )

@@ -1,0 +1,99 @@
+"""Conditional GAN (Mirza & Osindero 2014): G and D both see the one-hot class label."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gan_lightning.losses import AdversarialLoss
+from gan_lightning.models.adversarial import (
+    OptimizerFactory,
+    SchedulerFactory,
+    generate_in_eval_mode,
+)
+from gan_lightning.models.gan import GAN
+
+
+class ConditionalGAN(GAN):
+    """Fakes are drawn for the labels of the real batch, so D always compares like with like.
+
+    The networks take the one-hot label as their second input (see ``nets/mlp.py`` and
+    ``nets/dcgan.py``). Sample grids have one row per class.
+    """
+
+    requires_labels = True  # checked against data.num_classes before anything is built
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        loss: AdversarialLoss,
+        optimizer: OptimizerFactory,
+        num_classes: int | None,
+        d_optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
+        d_steps: int = 1,
+        g_grad_clip: float | None = None,
+        d_grad_clip: float | None = None,
+        latent_dim: int = 100,
+        latent_distribution: str = "normal",
+        samples_per_class: int = 8,
+    ) -> None:
+        if not num_classes:
+            raise ValueError(
+                "the conditional GAN needs class labels, but this data set has none "
+                "(data.num_classes is null); use a labelled set such as data=mnist, digits or svhn"
+            )
+        for name, net in (("generator", generator), ("discriminator", discriminator)):
+            if getattr(net, "num_classes", num_classes) != num_classes:
+                raise ValueError(
+                    f"the {name} was built for {net.num_classes} classes, the data has "
+                    f"{num_classes}; set model.{name}.num_classes: ${{model.num_classes}}"
+                )
+        super().__init__(
+            generator,
+            discriminator,
+            loss,
+            optimizer,
+            d_optimizer,
+            scheduler,
+            d_steps,
+            g_grad_clip,
+            d_grad_clip,
+            latent_dim,
+            latent_distribution,
+            num_grid_samples=num_classes * samples_per_class,
+        )
+        self.num_classes = num_classes
+        self.samples_per_class = samples_per_class
+        self.register_buffer(
+            "fixed_labels", torch.arange(num_classes).repeat_interleave(samples_per_class)
+        )
+
+    def one_hot(self, labels: Tensor) -> Tensor:
+        if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ValueError(
+                f"labels must be in [0, {self.num_classes}), got {labels.min()}..{labels.max()}"
+            )
+        return F.one_hot(labels.long(), self.num_classes).float()
+
+    def conditioning(self, batch: Any) -> tuple[Tensor, ...]:
+        return (self.one_hot(batch[1]),)
+
+    def sample(self, n: int, labels: Tensor | None = None) -> Tensor:
+        """``n`` images of the given classes (uniformly random classes when ``labels`` is None)."""
+        if labels is None:
+            labels = torch.randint(0, self.num_classes, (n,), device=self.device)
+        labels = torch.as_tensor(labels, device=self.device)
+        if labels.shape != (n,):
+            raise ValueError(f"need {n} labels, got shape {tuple(labels.shape)}")
+        return generate_in_eval_mode(self.generator, self.sample_latent(n), self.one_hot(labels))
+
+    def grid_images(self) -> dict[str, tuple[Tensor, int]]:
+        images = generate_in_eval_mode(
+            self.generator, self.fixed_noise, self.one_hot(self.fixed_labels)
+        )
+        return {"samples": (images, self.samples_per_class)}

@@ -1,0 +1,159 @@
+"""Convolutional generator and discriminator of the DCGAN family.
+
+Two designs share one parametric implementation:
+
+* ``"radford"``: Radford et al. (2016). All-convolutional: G starts with a 4x4 transposed
+  convolution from z viewed as a 1x1 map, D ends with a 4x4 valid convolution to one logit.
+* ``"seed"``: the course's 32x32 design. Same conv stacks, but G starts and D ends with a
+  fully connected layer to / from the 4x4 feature map.
+
+Both use kernel 4 / stride 2 / padding 1 to halve or double the resolution, BatchNorm everywhere
+except D's first layer and the output layers, LeakyReLU(0.2) in D, ReLU in G and tanh on the
+output. The number of stride-2 layers is log2(image_size / 4); widths double per layer away from
+the image, capped at 8 * base_width.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import pairwise
+
+import torch
+from torch import Tensor, nn
+
+DESIGNS = ("radford", "seed")
+IMAGE_SIZES = (32, 64, 128)
+MAX_WIDTH_MULTIPLIER = 8
+
+
+def init_dcgan_weights(module: nn.Module) -> None:
+    """Radford et al.'s init, for ``net.apply``: conv/linear N(0, 0.02), BatchNorm N(1, 0.02).
+
+    Biases are zeroed.
+    """
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def _widths(design: str, image_size: int, base_width: int) -> list[int]:
+    """Channel widths from the 4x4 map outwards to the image_size / 2 map (G's order)."""
+    if design not in DESIGNS:
+        allowed = ", ".join(repr(d) for d in DESIGNS)
+        raise ValueError(f"design must be one of {allowed}, got {design!r}")
+    if image_size not in IMAGE_SIZES:
+        allowed = ", ".join(str(s) for s in IMAGE_SIZES)
+        raise ValueError(
+            f"image_size must be one of {allowed} for the {design} DCGAN, got {image_size}"
+        )
+    num_layers = int(math.log2(image_size // 4))
+    return [
+        base_width * min(2 ** (num_layers - 1 - i), MAX_WIDTH_MULTIPLIER) for i in range(num_layers)
+    ]
+
+
+class DCGANGenerator(nn.Module):
+    """z -> 4x4 map -> [ConvTranspose 4x4 s2 -> BatchNorm -> ReLU] x n -> ConvTranspose -> tanh.
+
+    The 4x4 map comes from ConvTranspose 4x4 s1 on z as a 1x1 map (+ BatchNorm + ReLU) for
+    ``design="radford"``, from a Linear layer for ``design="seed"``. ``num_classes > 0`` makes it
+    conditional: a one-hot label is concatenated to z.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int,
+        image_size: int = 32,
+        channels: int = 3,
+        base_width: int = 64,
+        num_classes: int = 0,
+        design: str = "radford",
+        init_weights: bool = True,
+    ) -> None:
+        super().__init__()
+        widths = _widths(design, image_size, base_width)
+        self.latent_dim = latent_dim
+        self.image_size = image_size
+        self.channels = channels
+        self.num_classes = num_classes
+        self.design = design
+        in_dim = latent_dim + num_classes
+        if design == "radford":
+            self.project: nn.Module = nn.Sequential(
+                nn.Unflatten(1, (in_dim, 1, 1)),
+                nn.ConvTranspose2d(in_dim, widths[0], 4, 1, 0, bias=False),
+                nn.BatchNorm2d(widths[0]),
+                nn.ReLU(),
+            )
+        else:
+            self.project = nn.Sequential(
+                nn.Linear(in_dim, widths[0] * 4 * 4), nn.Unflatten(1, (widths[0], 4, 4))
+            )
+        layers: list[nn.Module] = []
+        for w_in, w_out in pairwise(widths):
+            layers += [
+                nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(w_out),
+                nn.ReLU(),
+            ]
+        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
+        self.body = nn.Sequential(*layers)
+        if init_weights:
+            self.apply(init_dcgan_weights)
+
+    def forward(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
+        if condition is not None:
+            z = torch.cat([z, condition.to(z.dtype)], dim=1)
+        return self.body(self.project(z))
+
+
+class DCGANDiscriminator(nn.Module):
+    """image -> Conv 4x4 s2 -> LeakyReLU(0.2) -> [Conv 4x4 s2 -> BatchNorm -> LeakyReLU] x n.
+
+    The 4x4 map goes to one logit through Conv 4x4 s1 p0 for ``design="radford"``, through
+    flatten + Linear for ``design="seed"``. ``num_classes > 0`` makes it conditional: the one-hot
+    label is appended to the image as ``num_classes`` constant maps.
+    """
+
+    def __init__(
+        self,
+        image_size: int = 32,
+        channels: int = 3,
+        base_width: int = 64,
+        num_classes: int = 0,
+        design: str = "radford",
+        init_weights: bool = True,
+    ) -> None:
+        super().__init__()
+        widths = _widths(design, image_size, base_width)[::-1]
+        self.image_size = image_size
+        self.channels = channels
+        self.num_classes = num_classes
+        self.design = design
+        layers: list[nn.Module] = [
+            nn.Conv2d(channels + num_classes, widths[0], 4, 2, 1),
+            nn.LeakyReLU(0.2),
+        ]
+        for w_in, w_out in pairwise(widths):
+            layers += [
+                nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(w_out),
+                nn.LeakyReLU(0.2),
+            ]
+        self.body = nn.Sequential(*layers)
+        if design == "radford":
+            self.head: nn.Module = nn.Sequential(nn.Conv2d(widths[-1], 1, 4, 1, 0), nn.Flatten())
+        else:
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(widths[-1] * 4 * 4, 1))
+        if init_weights:
+            self.apply(init_dcgan_weights)
+
+    def forward(self, x: Tensor, condition: Tensor | None = None) -> Tensor:
+        if condition is not None:
+            maps = condition.to(x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[2:])
+            x = torch.cat([x, maps], dim=1)
+        return self.head(self.body(x)).squeeze(1)
