@@ -14,21 +14,10 @@ import argparse
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
-from omegaconf import OmegaConf
 from sklearn.datasets import load_digits
 from sklearn.svm import SVC
 
-
-def load_generator(path: str) -> tuple[torch.nn.Module, int]:
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    config = OmegaConf.create(checkpoint["gan_lightning"]["config"])
-    generator = instantiate(config.model.generator)
-    prefix = "generator."
-    generator.load_state_dict(
-        {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
-    )
-    return generator.eval(), int(config.model.latent_dim)
+from gan_lightning.checkpoints import load_network
 
 
 def main() -> None:
@@ -41,7 +30,8 @@ def main() -> None:
     features = digits.images.reshape(len(digits.images), -1) / 16.0
     classifier = SVC(probability=True, random_state=0).fit(features, digits.target)
     for path in args.checkpoints:
-        generator, latent_dim = load_generator(path)
+        generator, config = load_network(path, "generator")
+        latent_dim = int(config.model.latent_dim)
         torch.manual_seed(0)
         with torch.no_grad():
             images = generator(torch.randn(args.samples, latent_dim))

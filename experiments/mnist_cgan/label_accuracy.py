@@ -13,10 +13,9 @@ import argparse
 
 import torch
 import torch.nn.functional as F
-from hydra.utils import instantiate
-from omegaconf import OmegaConf
 from torch import nn
 
+from gan_lightning.checkpoints import load_network
 from gan_lightning.data.mnist import MNISTDataModule
 
 
@@ -54,17 +53,6 @@ def train_classifier(data_dir: str, epochs: int) -> nn.Module:
     return model
 
 
-def load_conditional_generator(path: str) -> tuple[nn.Module, int, int]:
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    config = OmegaConf.create(checkpoint["gan_lightning"]["config"])
-    generator = instantiate(config.model.generator)
-    prefix = "generator."
-    generator.load_state_dict(
-        {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
-    )
-    return generator.eval(), int(config.model.latent_dim), int(config.model.num_classes)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint")
@@ -74,7 +62,8 @@ def main() -> None:
     args = parser.parse_args()
 
     classifier = train_classifier(args.data_dir, args.classifier_epochs)
-    generator, latent_dim, num_classes = load_conditional_generator(args.checkpoint)
+    generator, config = load_network(args.checkpoint, "generator")
+    latent_dim, num_classes = int(config.model.latent_dim), int(config.model.num_classes)
     torch.manual_seed(1)
     labels = torch.arange(num_classes).repeat_interleave(args.per_class)
     with torch.no_grad():

@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 from torchvision import transforms
 
 from gan_lightning.data.image_folder import ImageFolderDataset, list_images, pil_to_signed_unit
+from gan_lightning.data.loading import check_loader_args, train_loader
 from gan_lightning.errors import UserError
 
 HOW_TO_FIX = (
@@ -43,16 +44,9 @@ class CelebADataModule(pl.LightningDataModule):
         pin_memory: bool = True,
     ) -> None:
         super().__init__()
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if image_size < 1:
-            raise ValueError(f"image_size must be positive, got {image_size}")
+        check_loader_args(batch_size, image_size, channels, num_workers)
         if crop_size < 1:
             raise ValueError(f"crop_size must be positive, got {crop_size}")
-        if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, got {channels}")
-        if num_workers < 0:
-            raise ValueError(f"num_workers must be >= 0, got {num_workers}")
         if num_classes is not None:
             raise ValueError(f"num_classes must be None for CelebA (unlabelled), got {num_classes}")
         self.data_dir = data_dir
@@ -139,12 +133,4 @@ class CelebADataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None, "call setup() first"
-        return DataLoader(
-            self.train_set,
-            batch_size=self.batch_size,
-            shuffle=True,
-            drop_last=True,  # equal batches keep BatchNorm and packed discriminators well-posed
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.num_workers > 0,
-        )
+        return train_loader(self.train_set, self.batch_size, self.num_workers, self.pin_memory)

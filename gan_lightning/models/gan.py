@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gan_lightning.errors import UserError
 from gan_lightning.latent import sample_latent
 from gan_lightning.losses import AdversarialLoss
 from gan_lightning.models.adversarial import (
@@ -73,6 +74,13 @@ class GAN(AdversarialModule):
         real, condition = real_images(batch), self.conditioning(batch)
         with torch.no_grad():
             fake = self.generator(self.sample_latent(real.shape[0]), *condition)
+        if fake.shape[1:] != real.shape[1:]:
+            raise UserError(
+                f"the generator makes images of shape {tuple(fake.shape[1:])} but the data are "
+                f"{tuple(real.shape[1:])}; let the model take channels and image_size from the "
+                "data group (${data.channels}, ${data.image_size}) or set data.channels / "
+                "data.image_size (grey and RGB are converted by the data modules)"
+            )
         real_logits = self.discriminator(real, *condition)
         fake_logits = self.discriminator(fake, *condition)
         loss = self.loss.discriminator(real_logits, fake_logits)

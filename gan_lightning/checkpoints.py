@@ -1,0 +1,45 @@
+"""Rebuild networks from a checkpoint without unpickling code.
+
+Checkpoints carry the resolved run config (``checkpoint["gan_lightning"]["config"]``), so a
+network is rebuilt from its ``_target_`` node and gets its weights from the state dict, loaded
+with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from gan_lightning.errors import UserError
+from gan_lightning.models.adversarial import CHECKPOINT_KEY
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"checkpoint {path} not found") from None
+    except Exception as error:
+        raise UserError(f"{path} is not a loadable checkpoint ({type(error).__name__})") from None
+    if CHECKPOINT_KEY not in checkpoint or not checkpoint[CHECKPOINT_KEY].get("config"):
+        raise UserError(f"{path} was not written by gan-lightning (it has no run config)")
+    return checkpoint
+
+
+def load_network(path: str | Path, name: str = "generator") -> tuple[nn.Module, DictConfig]:
+    """The network ``model.<name>`` of a checkpoint in eval mode, and the run config."""
+    checkpoint = load_checkpoint(path)
+    config = OmegaConf.create(checkpoint[CHECKPOINT_KEY]["config"])
+    if name not in config.model:
+        raise UserError(f"{path} has no network model.{name}")
+    network = instantiate(config.model[name])
+    prefix = f"{name}."
+    network.load_state_dict(
+        {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+    )
+    return network.eval(), config
