@@ -249,3 +249,9 @@ def test_real_celeba_sample(shared_data):
     assert images.shape == (8, 3, 64, 64)
     assert images.min() >= -1 and images.max() <= 1 and images.std() > 0.1
     assert labels.tolist() == [-1] * 8
+
+
+def test_celeba_flat_layout(tmp_path):
+    write_faces(tmp_path / "img_align_celeba", 8)
+    images, _ = first_batch(CelebADataModule(data_dir=str(tmp_path), batch_size=4, num_workers=0))
+    assert images.shape == (4, 3, 64, 64)

@@ -25,7 +25,8 @@ HOW_TO_FIX = (
 
 
 class CelebADataModule(pl.LightningDataModule):
-    """Images from ``<data_dir>/celeba/img_align_celeba/*.jpg``; unlabelled (``num_classes=None``).
+    """Unlabelled (``num_classes=None``) faces from ``<data_dir>/celeba/img_align_celeba/*.jpg``
+    (or ``<data_dir>/img_align_celeba/``).
 
     Each image is centre-cropped to ``crop_size`` and resized to ``image_size``: 178 keeps the
     whole face of the official 178x218 images; use half the crop for the 89x109 downscaled copies.
@@ -62,8 +63,11 @@ class CelebADataModule(pl.LightningDataModule):
 
     @property
     def image_dir(self) -> Path:
-        """torchvision's layout, so a download lands where the reader looks."""
-        return Path(self.data_dir) / "celeba" / "img_align_celeba"
+        """``<data_dir>/celeba/img_align_celeba/`` (torchvision's layout, where downloads land),
+        or ``<data_dir>/img_align_celeba/`` when only that one exists."""
+        standard = Path(self.data_dir) / "celeba" / "img_align_celeba"
+        flat = Path(self.data_dir) / "img_align_celeba"
+        return flat if flat.is_dir() and not standard.is_dir() else standard
 
     def _problem(self) -> str | None:
         folder = self.image_dir.resolve()
