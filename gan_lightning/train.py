@@ -14,7 +14,6 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
-from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
@@ -59,7 +58,7 @@ def train(cfg: DictConfig) -> float | None:
 
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     _report_outputs(trainer, callbacks)
-    _write_status("completed", metrics=metrics)
+    _write_status(cfg, "completed", metrics=metrics)
     name = cfg.get("optimized_metric")
     if not name:
         return None
@@ -78,12 +77,15 @@ def _report_outputs(trainer: pl.Trainer, callbacks: list[Any]) -> None:
     print(f"checkpoints: {checkpoint or 'none'}")
 
 
-def _write_status(status: str, **fields: Any) -> None:
+def _write_status(cfg: DictConfig, status: str, **fields: Any) -> None:
     """status.json tells finished runs from crashed or partial ones."""
-    if not HydraConfig.initialized():
+    try:
+        output_dir = Path(cfg.paths.output_dir)
+    except Exception:  # the config itself is broken: there is no run folder to mark
         return
-    path = Path(HydraConfig.get().runtime.output_dir) / "status.json"
-    path.write_text(json.dumps({"status": status, **fields}, indent=2, sort_keys=True) + "\n")
+    if output_dir.is_dir():
+        text = json.dumps({"status": status, **fields}, indent=2, sort_keys=True) + "\n"
+        (output_dir / "status.json").write_text(text)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://gan_lightning.conf", config_name="train")
@@ -92,11 +94,11 @@ def main(cfg: DictConfig) -> float | None:
         return train(cfg)
     except UserError as error:
         message = str(error)
-        _write_status("failed", error=message)
+        _write_status(cfg, "failed", error=message)
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
     except BaseException as error:
-        _write_status("failed", error=f"{type(error).__name__}: {error}")
+        _write_status(cfg, "failed", error=f"{type(error).__name__}: {error}")
         raise
 
 
