@@ -18,6 +18,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
+def first_batch(datamodule):
+    """Prepare and set up a data module the way Lightning does, and return its first batch."""
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    return next(iter(datamodule.train_dataloader()))
+
+
 def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> None:
     """Write a uint8 array in the IDX format (magic 0x00 0x00 0x08 ndim, big-endian dims)."""
     array = np.ascontiguousarray(array, dtype=np.uint8)

@@ -10,13 +10,7 @@ from gan_lightning.data.idx import read_idx
 from gan_lightning.data.mnist import MNISTDataModule
 from gan_lightning.data.transforms import fit_images, to_signed_unit, to_uint8
 from gan_lightning.errors import UserError
-from tests.conftest import make_digit_like_images, write_idx
-
-
-def first_batch(dm):
-    dm.prepare_data()
-    dm.setup("fit")
-    return next(iter(dm.train_dataloader()))
+from tests.conftest import first_batch, make_digit_like_images, write_idx
 
 
 def test_digits_batches_are_scaled_to_signed_unit():

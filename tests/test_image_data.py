@@ -15,14 +15,7 @@ from gan_lightning.data.celeba import CelebADataModule
 from gan_lightning.data.image_folder import ImageFolderDataset, list_images
 from gan_lightning.data.svhn import SVHNDataModule
 from gan_lightning.errors import UserError
-from tests.conftest import write_faces, write_svhn
-
-
-def first_batch(dm):
-    dm.prepare_data()
-    dm.setup("fit")
-    return next(iter(dm.train_dataloader()))
-
+from tests.conftest import first_batch, write_faces, write_svhn
 
 # ---------------------------------------------------------------- SVHN
 

@@ -45,9 +45,9 @@ class SampleGridCallback(pl.Callback):
         epoch = trainer.current_epoch
         if (epoch + 1) % self.every_n_epochs != 0 and not trainer.fast_dev_run:
             return
-        grids = self.render(pl_module)
-        if not trainer.is_global_zero:
+        if not trainer.is_global_zero:  # only rank 0 writes files and logs images
             return
+        grids = self.render(pl_module)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         for name, grid in grids.items():
             stem = f"epoch_{epoch:03d}" if name == "samples" else f"{name}_epoch_{epoch:03d}"
