@@ -41,6 +41,7 @@ class ConditionalGAN(GAN):
         latent_dim: int = 100,
         latent_distribution: str = "normal",
         samples_per_class: int = 8,
+        pack: int = 1,
     ) -> None:
         if not num_classes:
             raise ValueError(
@@ -66,6 +67,7 @@ class ConditionalGAN(GAN):
             latent_dim,
             latent_distribution,
             num_grid_samples=num_classes * samples_per_class,
+            pack=pack,
         )
         self.num_classes = num_classes
         self.samples_per_class = samples_per_class

@@ -17,10 +17,15 @@ from gan_lightning.models.adversarial import (
     generate_in_eval_mode,
     real_images,
 )
+from gan_lightning.nets.layers import pack_samples
 
 
 class GAN(AdversarialModule):
-    """The networks are injected, so the same module trains the MLP and the DCGAN families."""
+    """The networks are injected, so the same module trains the MLP and the DCGAN families.
+
+    ``pack=m`` is PacGAN (Lin et al. 2018): D judges m samples at once, real with real and fake
+    with fake, which penalises a generator whose samples look alike.
+    """
 
     def __init__(
         self,
@@ -36,8 +41,15 @@ class GAN(AdversarialModule):
         latent_dim: int = 100,
         latent_distribution: str = "normal",
         num_grid_samples: int = 64,
+        pack: int = 1,
     ) -> None:
         super().__init__(loss, optimizer, d_optimizer, scheduler, d_steps, g_grad_clip, d_grad_clip)
+        d_pack = getattr(discriminator, "pack", 1)
+        if d_pack != pack:
+            raise ValueError(
+                f"model.pack={pack} but the discriminator takes packs of {d_pack}; "
+                "set model.discriminator.pack: ${model.pack}"
+            )
         generator_latent = getattr(generator, "latent_dim", latent_dim)
         if generator_latent != latent_dim:
             raise ValueError(
@@ -48,6 +60,7 @@ class GAN(AdversarialModule):
         self.discriminator = discriminator
         self.latent_dim = latent_dim
         self.latent_distribution = latent_distribution
+        self.pack = pack
         self.save_hyperparameters(
             ignore=["generator", "discriminator", "loss", "optimizer", "d_optimizer", "scheduler"]
         )
@@ -62,6 +75,12 @@ class GAN(AdversarialModule):
     def conditioning(self, batch: Any) -> tuple[Tensor, ...]:
         """Extra inputs of both networks for this batch: none for the unconditional GAN."""
         return ()
+
+    def discriminate(self, x: Tensor, *condition: Tensor) -> Tensor:
+        """D's logits; with ``pack=m`` one logit per group of m samples (PacGAN)."""
+        return self.discriminator(
+            pack_samples(x, self.pack), *(pack_samples(c, self.pack) for c in condition)
+        )
 
     def sample_latent(self, n: int) -> Tensor:
         return sample_latent(n, self.latent_dim, self.latent_distribution, device=self.device)
@@ -81,8 +100,8 @@ class GAN(AdversarialModule):
                 "data group (${data.channels}, ${data.image_size}) or set data.channels / "
                 "data.image_size (grey and RGB are converted by the data modules)"
             )
-        real_logits = self.discriminator(real, *condition)
-        fake_logits = self.discriminator(fake, *condition)
+        real_logits = self.discriminate(real, *condition)
+        fake_logits = self.discriminate(fake, *condition)
         loss = self.loss.discriminator(real_logits, fake_logits)
         return loss, {
             "d_real": self.loss.score(real_logits.detach()).mean(),
@@ -92,7 +111,7 @@ class GAN(AdversarialModule):
     def generator_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
         condition = self.conditioning(batch)
         fake = self.generator(self.sample_latent(real_images(batch).shape[0]), *condition)
-        return self.loss.generator(self.discriminator(fake, *condition)), {}
+        return self.loss.generator(self.discriminate(fake, *condition)), {}
 
     def grid_images(self) -> dict[str, tuple[Tensor, int]]:
         images = generate_in_eval_mode(self.generator, self.fixed_noise)

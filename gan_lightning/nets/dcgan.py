@@ -21,6 +21,8 @@ from itertools import pairwise
 import torch
 from torch import Tensor, nn
 
+from gan_lightning.nets.layers import MinibatchStdDev
+
 DESIGNS = ("radford", "seed")
 IMAGE_SIZES = (32, 64, 128)
 MAX_WIDTH_MULTIPLIER = 8
@@ -116,7 +118,8 @@ class DCGANDiscriminator(nn.Module):
 
     The 4x4 map goes to one logit through Conv 4x4 s1 p0 for ``design="radford"``, through
     flatten + Linear for ``design="seed"``. ``num_classes > 0`` makes it conditional: the one-hot
-    label is appended to the image as ``num_classes`` constant maps.
+    label is appended to the image as ``num_classes`` constant maps. ``pack=m`` takes m images
+    stacked along channels (PacGAN); ``minibatch_std`` adds the batch-spread map before the head.
     """
 
     def __init__(
@@ -127,15 +130,20 @@ class DCGANDiscriminator(nn.Module):
         num_classes: int = 0,
         design: str = "radford",
         init_weights: bool = True,
+        pack: int = 1,
+        minibatch_std: bool = False,
     ) -> None:
         super().__init__()
+        if pack < 1:
+            raise ValueError(f"pack must be >= 1, got {pack}")
         widths = _widths(design, image_size, base_width)[::-1]
         self.image_size = image_size
         self.channels = channels
         self.num_classes = num_classes
         self.design = design
+        self.pack = pack
         layers: list[nn.Module] = [
-            nn.Conv2d(channels + num_classes, widths[0], 4, 2, 1),
+            nn.Conv2d((channels + num_classes) * pack, widths[0], 4, 2, 1),
             nn.LeakyReLU(0.2),
         ]
         for w_in, w_out in pairwise(widths):
@@ -144,11 +152,14 @@ class DCGANDiscriminator(nn.Module):
                 nn.BatchNorm2d(w_out),
                 nn.LeakyReLU(0.2),
             ]
+        if minibatch_std:
+            layers.append(MinibatchStdDev())
         self.body = nn.Sequential(*layers)
+        last = widths[-1] + int(minibatch_std)
         if design == "radford":
-            self.head: nn.Module = nn.Sequential(nn.Conv2d(widths[-1], 1, 4, 1, 0), nn.Flatten())
+            self.head: nn.Module = nn.Sequential(nn.Conv2d(last, 1, 4, 1, 0), nn.Flatten())
         else:
-            self.head = nn.Sequential(nn.Flatten(), nn.Linear(widths[-1] * 4 * 4, 1))
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(last * 4 * 4, 1))
         if init_weights:
             self.apply(init_dcgan_weights)
 

@@ -1,4 +1,4 @@
-"""Fully connected generator and discriminator of the vanilla GAN."""
+"""Fully connected generator and discriminator: the vanilla GAN's nets and the 2-D toy nets."""
 
 from __future__ import annotations
 
@@ -8,19 +8,38 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from gan_lightning.nets.layers import MinibatchStdDev
 
-def _hidden_stack(in_dim: int, hidden_dims: Sequence[int], dropout: float) -> nn.Sequential:
+ACTIVATIONS = {"leaky_relu": lambda: nn.LeakyReLU(0.2), "relu": nn.ReLU}
+OUTPUT_ACTIVATIONS = ("tanh", "none")
+
+
+def _hidden_stack(
+    in_dim: int,
+    hidden_dims: Sequence[int],
+    dropout: float,
+    activation: str = "leaky_relu",
+    batch_norm: bool = False,
+) -> nn.Sequential:
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
     layers: list[nn.Module] = []
     for width in hidden_dims:
-        layers += [nn.Linear(in_dim, width), nn.LeakyReLU(0.2), nn.Dropout(dropout)]
+        layers.append(nn.Linear(in_dim, width, bias=not batch_norm))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(width))
+        layers.append(ACTIVATIONS[activation]())
+        if dropout:
+            layers.append(nn.Dropout(dropout))
         in_dim = width
     return nn.Sequential(*layers)
 
 
 class MLPGenerator(nn.Module):
-    """z -> N x [Linear -> LeakyReLU(0.2) -> Dropout] -> Linear -> tanh, reshaped to an image.
+    """z -> N x [Linear -> (BatchNorm) -> activation -> Dropout] -> Linear -> tanh, reshaped.
 
     ``num_classes > 0`` makes it conditional: a one-hot label is concatenated to z.
+    ``output_activation="none"`` is for unbounded outputs such as the 2-D toy points.
     """
 
     def __init__(
@@ -30,22 +49,40 @@ class MLPGenerator(nn.Module):
         hidden_dims: Sequence[int] = (256, 512, 1024),
         dropout: float = 0.3,
         num_classes: int = 0,
+        activation: str = "leaky_relu",
+        batch_norm: bool = False,
+        output_activation: str = "tanh",
     ) -> None:
         super().__init__()
+        if output_activation not in OUTPUT_ACTIVATIONS:
+            raise ValueError(
+                f"output_activation must be one of {', '.join(OUTPUT_ACTIVATIONS)}, "
+                f"got {output_activation!r}"
+            )
         self.latent_dim = latent_dim
         self.out_shape = tuple(out_shape)
         self.num_classes = num_classes
-        self.body = _hidden_stack(latent_dim + num_classes, hidden_dims, dropout)
+        self.output_activation = output_activation
+        self.body = _hidden_stack(
+            latent_dim + num_classes, hidden_dims, dropout, activation, batch_norm
+        )
         self.head = nn.Linear(hidden_dims[-1], math.prod(self.out_shape))
 
     def forward(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
         if condition is not None:
             z = torch.cat([z, condition.to(z.dtype)], dim=1)
-        return self.head(self.body(z)).tanh().view(z.shape[0], *self.out_shape)
+        out = self.head(self.body(z))
+        if self.output_activation == "tanh":
+            out = out.tanh()
+        return out.view(z.shape[0], *self.out_shape)
 
 
 class MLPDiscriminator(nn.Module):
-    """image -> flatten -> N x [Linear -> LeakyReLU(0.2) -> Dropout] -> Linear (one logit)."""
+    """sample -> flatten -> N x [Linear -> LeakyReLU(0.2) -> Dropout] -> Linear (one logit).
+
+    ``pack=m`` takes m samples (and their labels) concatenated, for PacGAN; ``minibatch_std``
+    appends the batch spread before the last layer.
+    """
 
     def __init__(
         self,
@@ -53,15 +90,22 @@ class MLPDiscriminator(nn.Module):
         hidden_dims: Sequence[int] = (1024, 512, 256),
         dropout: float = 0.3,
         num_classes: int = 0,
+        pack: int = 1,
+        minibatch_std: bool = False,
     ) -> None:
         super().__init__()
+        if pack < 1:
+            raise ValueError(f"pack must be >= 1, got {pack}")
         self.in_shape = tuple(in_shape)
         self.num_classes = num_classes
-        self.body = _hidden_stack(math.prod(self.in_shape) + num_classes, hidden_dims, dropout)
-        self.head = nn.Linear(hidden_dims[-1], 1)
+        self.pack = pack
+        in_dim = (math.prod(self.in_shape) + num_classes) * pack
+        self.body = _hidden_stack(in_dim, hidden_dims, dropout)
+        self.spread = MinibatchStdDev() if minibatch_std else nn.Identity()
+        self.head = nn.Linear(hidden_dims[-1] + int(minibatch_std), 1)
 
     def forward(self, x: Tensor, condition: Tensor | None = None) -> Tensor:
         x = x.flatten(1)
         if condition is not None:
             x = torch.cat([x, condition.to(x.dtype)], dim=1)
-        return self.head(self.body(x)).squeeze(1)
+        return self.head(self.spread(self.body(x))).squeeze(1)

@@ -1,0 +1,77 @@
+"""Score the generator every N epochs and log the metrics to every logger."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import pytorch_lightning as pl
+
+from gan_lightning.metrics.base import EvaluationInputs, SampleMetric
+from gan_lightning.metrics.selection import MetricSettings, applicable_metrics
+from gan_lightning.sampling import Sampler
+
+log = logging.getLogger(__name__)
+
+
+class EvaluationCallback(pl.Callback):
+    """Logs ``eval/<metric>`` at the end of every ``every_n_epochs``-th epoch.
+
+    ``metrics`` null picks every metric that applies to the data (mode coverage for 2-D
+    mixtures; classifier distance and class coverage for digit sets once their classifier is
+    cached; FID/KID/IS when ``inception_weights`` is set) and logs once what it left out.
+    Samples are generated ``batch_size`` at a time from a fixed seed, so successive evaluations
+    differ only by the generator. Skipped under ``fast_dev_run``.
+    """
+
+    def __init__(
+        self,
+        metrics: Sequence[SampleMetric] | None = None,
+        every_n_epochs: int = 1,
+        num_samples: int = 2500,
+        batch_size: int = 500,
+        seed: int = 0,
+        classifier: str | None = None,
+        feature_dir: str = "data/feature_nets",
+        inception_weights: str | None = None,
+        kid_subset_size: int = 1000,
+    ) -> None:
+        if every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
+        if num_samples < 1 or batch_size < 1:
+            raise ValueError("num_samples and batch_size must be positive")
+        self.metrics = list(metrics) if metrics is not None else None
+        self.every_n_epochs = every_n_epochs
+        self.num_samples = num_samples
+        self.batch_size = batch_size
+        self.seed = seed
+        self.settings = MetricSettings(classifier, feature_dir, inception_weights, kid_subset_size)
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.metrics is None:
+            self.metrics, skipped = applicable_metrics(trainer.datamodule, self.settings)
+            for line in skipped:
+                log.info("evaluation skips %s", line)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.fast_dev_run or not self.metrics:
+            return
+        if (trainer.current_epoch + 1) % self.every_n_epochs != 0:
+            return
+        inputs = EvaluationInputs(
+            Sampler.from_module(pl_module),
+            trainer.datamodule,
+            self.num_samples,
+            self.batch_size,
+            self.seed,
+        )
+        results: dict[str, float] = {}
+        for metric in self.metrics:
+            metric.check(inputs)
+            results.update(metric.compute(inputs))
+        pl_module.log_dict(
+            {f"eval/{name}": value for name, value in results.items()},
+            on_step=False,
+            on_epoch=True,
+            sync_dist=True,
+        )

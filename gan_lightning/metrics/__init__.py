@@ -1,0 +1,1 @@
+"""Sample-quality and mode-coverage metrics."""

@@ -1,0 +1,73 @@
+"""What every sample metric gets, and the one error a metric raises when it does not apply."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from gan_lightning.errors import UserError
+from gan_lightning.sampling import Sampler
+
+
+@dataclass
+class EvaluationInputs:
+    """A generator, the (set-up) data module it was trained on, and how many samples to score."""
+
+    sampler: Sampler
+    datamodule: Any
+    num_samples: int
+    batch_size: int = 500
+    seed: int = 0
+
+    def fake_batches(self) -> Iterator[tuple[Tensor, Tensor | None]]:
+        return self.sampler.batches(self.num_samples, self.batch_size, self.seed)
+
+    def real_batches(self) -> Iterator[Tensor]:
+        """``num_samples`` real training samples (fewer if the set is smaller), in batches."""
+        remaining = self.num_samples
+        for batch in self.datamodule.train_dataloader():
+            images = batch if isinstance(batch, Tensor) else batch[0]
+            yield images[:remaining].float()
+            remaining -= min(remaining, images.shape[0])
+            if remaining == 0:
+                return
+
+
+class SampleMetric:
+    """Scores ``num_samples`` generated samples; ``compute`` returns name -> value."""
+
+    name = "metric"
+    min_samples = 1
+
+    def check(self, inputs: EvaluationInputs) -> None:
+        """UserError (one line) when the metric does not fit this generator and data."""
+        if inputs.num_samples < self.min_samples:
+            raise UserError(
+                f"{self.name} needs at least {self.min_samples} samples, got {inputs.num_samples};"
+                " raise the sample count"
+            )
+
+    def compute(self, inputs: EvaluationInputs) -> dict[str, float]:
+        raise NotImplementedError
+
+
+def is_image_data(datamodule: Any) -> bool:
+    return hasattr(datamodule, "image_size") and hasattr(datamodule, "channels")
+
+
+def data_name(datamodule: Any) -> str:
+    """``MNISTDataModule`` -> ``mnist``: the key of cached feature networks."""
+    return type(datamodule).__name__.removesuffix("DataModule").lower()
+
+
+def to_unit_range(images: Tensor) -> Tensor:
+    """[-1, 1] generator output -> [0, 1]."""
+    return ((images.float() + 1) / 2).clamp(0, 1)
+
+
+def collect(batches: Iterator[Tensor]) -> Tensor:
+    return torch.cat(list(batches))

@@ -1,0 +1,66 @@
+"""Class coverage of digit generators: which classes a real-data classifier sees in the samples."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from gan_lightning.errors import UserError
+from gan_lightning.metrics.base import EvaluationInputs, SampleMetric
+from gan_lightning.metrics.distances import ClassifierDistance
+
+
+class ClassCoverage(ClassifierDistance):
+    """``classes_covered``, ``kl_to_uniform`` (of the predicted-label histogram) and, for a
+    conditional generator, ``label_accuracy``: the share classified as the requested label.
+
+    A class counts as covered when it gets at least ``min_share`` of its fair share 1/K of the
+    samples (0.1: at least 1% of samples for ten digits), so a few misclassified blobs do not
+    count as coverage.
+    """
+
+    name = "class coverage"
+
+    def __init__(
+        self,
+        classifier: str | None = None,
+        feature_dir: str = "data/feature_nets",
+        min_share: float = 0.1,
+    ) -> None:
+        super().__init__(classifier, feature_dir, kid_subset_size=1)
+        self.min_samples = 1
+        self.min_share = min_share
+
+    def check(self, inputs: EvaluationInputs) -> None:
+        SampleMetric.check(self, inputs)
+        if not getattr(inputs.datamodule, "num_classes", None):
+            raise UserError(
+                f"class coverage needs a labelled digit set, not {type(inputs.datamodule).__name__}"
+            )
+
+    @torch.no_grad()
+    def compute(self, inputs: EvaluationInputs) -> dict[str, float]:
+        self.load(inputs)
+        assert self.network is not None
+        classifier = self.network.classifier
+        num_classes = classifier.num_classes
+        counts = torch.zeros(num_classes, dtype=torch.float64)
+        hits = total = 0
+        for fake, labels in inputs.fake_batches():
+            predicted = classifier(fake.to(self.device)).argmax(1).cpu()
+            counts += torch.bincount(predicted, minlength=num_classes).double()
+            total += predicted.numel()
+            if labels is not None:
+                hits += int((predicted == labels).sum())
+        share = counts / total
+        nonzero = share[share > 0]
+        results = {
+            "classes_covered": float((share >= self.min_share / num_classes).sum()),
+            "kl_to_uniform": float((nonzero * (nonzero * num_classes).log()).sum()),
+            "max_class_share": float(share.max()),
+        }
+        if inputs.sampler.conditional:
+            results["label_accuracy"] = hits / total
+        assert math.isfinite(results["kl_to_uniform"])
+        return results

@@ -1,0 +1,205 @@
+"""Fréchet and kernel distances (FID / KID, and their classifier-feature twins) via torchmetrics.
+
+Features are computed once per batch by the subclass's network and handed to torchmetrics
+through a pass-through module, so one forward pass serves every statistic, memory stays bounded
+(FID keeps running sums; KID keeps N x F features) and the real statistics are computed once per
+data module and reused at every evaluation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.inception import InceptionScore
+from torchmetrics.image.kid import KernelInceptionDistance
+
+from gan_lightning.errors import UserError
+from gan_lightning.metrics.base import EvaluationInputs, SampleMetric, is_image_data
+from gan_lightning.metrics.classifier import ClassifierFeatures, classifier_path, load_classifier
+
+
+class _Features(nn.Module):
+    """Lets torchmetrics take precomputed features as its "images"."""
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, features: Tensor) -> Tensor:
+        return features
+
+
+class FeatureDistance(SampleMetric):
+    """Fréchet distance and KID between real and generated features of one feature network."""
+
+    prefix = "f"
+
+    def __init__(self, kid_subset_size: int = 1000, kid_subsets: int = 100) -> None:
+        self.kid_subset_size = kid_subset_size
+        self.kid_subsets = kid_subsets
+        self.min_samples = max(2, kid_subset_size)
+        self._real: tuple[int, Tensor] | None = None  # (id of the data module, features)
+
+    # what a feature network provides
+    def load(self, inputs: EvaluationInputs) -> None: ...
+
+    def features(self, images: Tensor) -> dict[str, Tensor]:
+        """``{"features": (N, F)}`` (+ ``"logits"`` for the Inception score) of [-1, 1] images."""
+        raise NotImplementedError
+
+    def check(self, inputs: EvaluationInputs) -> None:
+        super().check(inputs)
+        if not is_image_data(inputs.datamodule):
+            raise UserError(
+                f"{self.name} compares images; {type(inputs.datamodule).__name__} holds points"
+            )
+
+    def _real_features(self, inputs: EvaluationInputs) -> Tensor:
+        if self._real is None or self._real[0] != id(inputs.datamodule):
+            parts = [self.features(images)["features"] for images in inputs.real_batches()]
+            self._real = (id(inputs.datamodule), torch.cat(parts))
+        real = self._real[1]
+        if real.shape[0] < self.min_samples:
+            raise UserError(
+                f"{self.name}: the data set gives {real.shape[0]} real samples, fewer than the "
+                f"{self.min_samples} the KID subset needs; lower kid_subset_size"
+            )
+        return real
+
+    @torch.no_grad()
+    def compute(self, inputs: EvaluationInputs) -> dict[str, float]:
+        self.load(inputs)
+        real = self._real_features(inputs)
+        fid = FrechetInceptionDistance(feature=_Features(real.shape[1]))
+        kid = KernelInceptionDistance(
+            feature=_Features(real.shape[1]),
+            subsets=self.kid_subsets,
+            subset_size=self.kid_subset_size,
+        )
+        score = InceptionScore(feature=_Features(0)) if self.scores_inception else None
+        for chunk in real.split(inputs.batch_size):
+            fid.update(chunk, real=True)
+            kid.update(chunk, real=True)
+        for fake, _ in inputs.fake_batches():
+            outputs = self.features(fake)
+            fid.update(outputs["features"].cpu(), real=False)
+            kid.update(outputs["features"].cpu(), real=False)
+            if score is not None:
+                score.update(outputs["logits"].cpu())
+        with torch.random.fork_rng(devices=[]):  # KID draws subsets: seeded, training RNG kept
+            torch.manual_seed(inputs.seed)
+            kid_mean, kid_std = kid.compute()
+            results = {
+                f"{self.prefix}d": float(fid.compute()),
+                f"k{self.prefix[1:] or 'i'}d": float(kid_mean),
+                f"k{self.prefix[1:] or 'i'}d_std": float(kid_std),
+            }
+            if score is not None:
+                results["inception_score"] = float(score.compute()[0])
+        return results
+
+    scores_inception = False
+
+
+class ClassifierDistance(FeatureDistance):
+    """Fréchet / kernel classifier distance (``fcd``, ``kcd``) on the digit classifier's features.
+
+    ``classifier`` null: the cached file for this data set under ``feature_dir``.
+    """
+
+    name = "Fréchet classifier distance"
+    prefix = "fc"
+
+    def __init__(
+        self,
+        classifier: str | None = None,
+        feature_dir: str = "data/feature_nets",
+        kid_subset_size: int = 1000,
+        kid_subsets: int = 100,
+    ) -> None:
+        super().__init__(kid_subset_size, kid_subsets)
+        self.classifier_file = classifier
+        self.feature_dir = feature_dir
+        self.network: nn.Module | None = None
+        self.device = torch.device("cpu")
+
+    def path(self, datamodule: Any) -> Path:
+        if self.classifier_file:
+            return Path(self.classifier_file)
+        return classifier_path(self.feature_dir, datamodule)
+
+    def load(self, inputs: EvaluationInputs) -> None:
+        if self.network is None:
+            classifier = load_classifier(self.path(inputs.datamodule), inputs.datamodule)
+            self.network = ClassifierFeatures(classifier)
+        self.device = inputs.sampler.device
+        self.network.to(self.device)
+
+    def features(self, images: Tensor) -> dict[str, Tensor]:
+        assert self.network is not None
+        return {"features": self.network(images.to(self.device)).double().cpu()}
+
+
+class InceptionDistance(FeatureDistance):
+    """FID, KID and Inception Score with the standard (TF-ported) Inception-v3 of torch-fidelity.
+
+    The weights file is never downloaded here: give its path.
+    """
+
+    name = "FID"
+    prefix = "fi"
+    scores_inception = True
+    WEIGHTS_URL = (
+        "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
+        "weights-inception-2015-12-05-6726825d.pth"
+    )
+
+    def __init__(
+        self, weights: str | None = None, kid_subset_size: int = 1000, kid_subsets: int = 100
+    ) -> None:
+        super().__init__(kid_subset_size, kid_subsets)
+        self.weights = weights
+        self.network: nn.Module | None = None
+        self.device = torch.device("cpu")
+
+    def load(self, inputs: EvaluationInputs) -> None:
+        if self.network is None:
+            self.network = load_inception(self.weights)
+        self.device = inputs.sampler.device
+        self.network.to(self.device)
+
+    def features(self, images: Tensor) -> dict[str, Tensor]:
+        assert self.network is not None
+        images = images.to(self.device)
+        if images.shape[1] == 1:
+            images = images.expand(-1, 3, -1, -1)
+        uint8 = ((images.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        features, logits = self.network(uint8)
+        return {"features": features.double().cpu(), "logits": logits.double().cpu()}
+
+
+def load_inception(weights: str | None) -> nn.Module:
+    if not weights or not Path(weights).is_file():
+        where = f"no file at {weights}" if weights else "metrics.inception_weights is not set"
+        raise UserError(
+            f"FID/KID/IS need the Inception weights ({where}): download "
+            f"{InceptionDistance.WEIGHTS_URL} and pass metrics.inception_weights=PATH"
+        )
+    try:
+        from torchmetrics.image.fid import NoTrainInceptionV3
+    except ImportError:  # pragma: no cover - torch-fidelity is a dependency
+        raise UserError("FID needs torch-fidelity: pip install torch-fidelity") from None
+    try:
+        return NoTrainInceptionV3(
+            name="inception-v3-compat",
+            features_list=["2048", "logits_unbiased"],
+            feature_extractor_weights_path=str(weights),
+        )
+    except Exception as error:
+        raise UserError(
+            f"{weights} is not the torch-fidelity Inception weights file ({type(error).__name__})"
+        ) from None

@@ -1,0 +1,52 @@
+"""Which metrics apply to a generator and its data: used by the callback and ``evaluate``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gan_lightning.metrics.base import SampleMetric, is_image_data
+from gan_lightning.metrics.coverage import ClassCoverage
+from gan_lightning.metrics.distances import ClassifierDistance, InceptionDistance
+from gan_lightning.metrics.modes import ModeCoverage
+
+
+@dataclass
+class MetricSettings:
+    """The ``metrics`` node of the config."""
+
+    classifier: str | None = None
+    feature_dir: str = "data/feature_nets"
+    inception_weights: str | None = None
+    kid_subset_size: int = 1000
+
+
+def applicable_metrics(
+    datamodule: Any, settings: MetricSettings
+) -> tuple[list[SampleMetric], list[str]]:
+    """(metrics to run, one line per metric left out and why)."""
+    if hasattr(datamodule, "centers"):
+        return [ModeCoverage()], []
+    if not is_image_data(datamodule):
+        return [], [f"no metric knows {type(datamodule).__name__}"]
+    metrics: list[SampleMetric] = []
+    skipped: list[str] = []
+    if getattr(datamodule, "num_classes", None):
+        distance = ClassifierDistance(
+            settings.classifier, settings.feature_dir, settings.kid_subset_size
+        )
+        path = distance.path(datamodule)
+        if path.is_file():
+            metrics += [distance, ClassCoverage(settings.classifier, settings.feature_dir)]
+        else:
+            skipped.append(
+                f"classifier metrics (fcd, kcd, class coverage): no classifier at {path}; "
+                "train it with python -m gan_lightning.evaluate train_features data=..."
+            )
+    else:
+        skipped.append("class coverage: the data set has no labels")
+    if settings.inception_weights:
+        metrics.append(InceptionDistance(settings.inception_weights, settings.kid_subset_size))
+    else:
+        skipped.append("fid, kid, inception_score: metrics.inception_weights is not set")
+    return metrics, skipped
