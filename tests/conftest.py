@@ -118,9 +118,13 @@ def shared_data() -> Path:
 def run_cli(
     *overrides: str, run_dir: Path, module: str = "gan_lightning", timeout: int = 300
 ) -> subprocess.CompletedProcess:
-    """Run ``python -m gan_lightning`` in a subprocess, outputs under ``run_dir``."""
+    """Run ``python -m <module>`` in a subprocess from ``run_dir``'s parent.
+
+    Training runs write under ``run_dir``; the inference commands take no Hydra run dir.
+    """
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "HYDRA_FULL_ERROR": "0"}
-    cmd = [sys.executable, "-m", module, f"hydra.run.dir={run_dir}", *overrides]
+    run_dir_arg = [f"hydra.run.dir={run_dir}"] if module == "gan_lightning" else []
+    cmd = [sys.executable, "-m", module, *run_dir_arg, *overrides]
     return subprocess.run(
         cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=run_dir.parent
     )

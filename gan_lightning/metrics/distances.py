@@ -8,6 +8,7 @@ data module and reused at every evaluation.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -75,11 +76,13 @@ class FeatureDistance(SampleMetric):
         self.load(inputs)
         real = self._real_features(inputs)
         fid = FrechetInceptionDistance(feature=_Features(real.shape[1]))
-        kid = KernelInceptionDistance(
-            feature=_Features(real.shape[1]),
-            subsets=self.kid_subsets,
-            subset_size=self.kid_subset_size,
-        )
+        with warnings.catch_warnings():  # KID keeps N x F features: bounded by num_samples
+            warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
+            kid = KernelInceptionDistance(
+                feature=_Features(real.shape[1]),
+                subsets=self.kid_subsets,
+                subset_size=self.kid_subset_size,
+            )
         score = InceptionScore(feature=_Features(0)) if self.scores_inception else None
         for chunk in real.split(inputs.batch_size):
             fid.update(chunk, real=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gan_lightning.errors import UserError
 from gan_lightning.metrics.base import SampleMetric, is_image_data
 from gan_lightning.metrics.coverage import ClassCoverage
 from gan_lightning.metrics.distances import ClassifierDistance, InceptionDistance
@@ -19,6 +20,21 @@ class MetricSettings:
     feature_dir: str = "data/feature_nets"
     inception_weights: str | None = None
     kid_subset_size: int = 1000
+
+
+def build_metric(name: str, settings: MetricSettings) -> SampleMetric:
+    """One metric by its command-line name (``evaluate metric=...``)."""
+    builders = {
+        "modes": ModeCoverage,
+        "fcd": lambda: ClassifierDistance(
+            settings.classifier, settings.feature_dir, settings.kid_subset_size
+        ),
+        "class_coverage": lambda: ClassCoverage(settings.classifier, settings.feature_dir),
+        "fid": lambda: InceptionDistance(settings.inception_weights, settings.kid_subset_size),
+    }
+    if name not in builders:
+        raise UserError(f"metric={name!r} is unknown; use all, {', '.join(builders)}")
+    return builders[name]()
 
 
 def applicable_metrics(
