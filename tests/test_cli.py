@@ -43,6 +43,8 @@ MATRIX = [
     ("model=dcgan", "data=svhn", "model.pack=2", "model.discriminator.minibatch_std=true"),
     ("model=cgan", "data=digits", "model.pack=2"),
     ("experiment=mnist_gan",),
+    ("experiment=mode_collapse_ring", "model.pack=4"),
+    ("experiment=mode_collapse_grid", "model.discriminator.minibatch_std=true"),
     ("experiment=mnist_cgan",),
     ("experiment=svhn_dcgan",),
     ("experiment=celeba_dcgan", "data.num_workers=0"),
