@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from gan_lightning.atomic import atomic_path
 from gan_lightning.errors import UserError
 
 
@@ -38,6 +38,5 @@ def compose(config_name: str, overrides: Sequence[str]) -> DictConfig:
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".tmp")
-    partial.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    os.replace(partial, path)
+    with atomic_path(path) as partial:
+        partial.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")

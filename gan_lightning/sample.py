@@ -11,8 +11,6 @@ renamed when complete, and an existing non-empty ``out`` is never overwritten.
 from __future__ import annotations
 
 import math
-import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from typing import Any
 import torch
 from torchvision.utils import make_grid, save_image
 
+from gan_lightning.atomic import atomic_path
 from gan_lightning.checkpoints import load_network
 from gan_lightning.commands import run_command
 from gan_lightning.errors import UserError
@@ -103,8 +102,9 @@ def generate(sampler: Sampler, args: dict[str, Any]) -> tuple[torch.Tensor, int]
         if len(ends) != 2:
             raise UserError("seeds= needs two seeds, e.g. seeds=1,2")
         a, b = (sampler.latent(1, torch.Generator().manual_seed(s))[0] for s in ends)
-        z = slerp(a, b, steps) if sampler.latent_distribution == "normal" else None
-        if z is None:
+        if sampler.latent_distribution == "normal":
+            z = slerp(a, b, steps)
+        else:  # uniform latents fill a cube: a straight line stays inside it
             z = torch.stack([a + (b - a) * t for t in torch.linspace(0, 1, steps)])
         row_labels = None if labels is None else labels[:1].repeat(steps)
         return sampler.generate(z, row_labels), steps
@@ -145,12 +145,8 @@ def main(argv: Sequence[str]) -> Path:
         samples, per_row = generate(sampler, args)
     except ValueError as error:
         raise UserError(str(error)) from None
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    write_outputs(samples, per_row, partial, args["grid"])
-    if out.exists():
-        out.rmdir()  # empty, checked above
-    os.replace(partial, out)
+    with atomic_path(out) as partial:  # replaces an empty out folder, checked above
+        write_outputs(samples, per_row, partial, args["grid"])
     print(f"{samples.shape[0]} samples: {out}")
     return out
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_lightning.latent import sample_latent
+from gan_lightning.models.adversarial import generate_in_eval_mode
 
 
 def truncate(z: Tensor, threshold: float, generator: torch.Generator) -> Tensor:
@@ -106,12 +107,7 @@ class Sampler:
         if labels is not None:
             labels = self.check_labels(labels)
             inputs.append(F.one_hot(labels, self.num_classes).float().to(self.device))
-        was_training = self.generator.training
-        self.generator.eval()
-        try:
-            return self.generator(*inputs).float()
-        finally:
-            self.generator.train(was_training)
+        return generate_in_eval_mode(self.generator, *inputs).float()
 
     def batches(
         self, n: int, batch_size: int, seed: int = 0, labels: Tensor | None = None

@@ -133,6 +133,10 @@ BAD_OVERRIDES = [
     (("model.lrr=1",), "Could not override 'model.lrr'"),
     (("+model.lrr=1",), "model.lrr: gan_lightning.models.gan.GAN takes no argument 'lrr'"),
     (("trainer.max_epochs=abc",), "trainer.max_epochs: expected int or null, got 'abc'"),
+    (
+        ("model=gan2d", "model.d_steps=abc"),
+        "model.d_steps: expected int, got 'abc'",
+    ),
     (("model.optimizer.lr=fast",), "model.optimizer.lr: expected float or Tensor, got 'fast'"),
     (("data.batch_size=-1",), "data: batch_size must be positive, got -1"),
     (("trainer.precision=bf17",), "trainer.precision: expected "),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -11,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
+from gan_lightning.atomic import atomic_path
 from gan_lightning.callbacks.image_logging import log_image
 
 
@@ -52,7 +52,6 @@ class SampleGridCallback(pl.Callback):
         for name, grid in grids.items():
             stem = f"epoch_{epoch:03d}" if name == "samples" else f"{name}_epoch_{epoch:03d}"
             path = self.output_dir / f"{stem}.png"
-            partial = path.with_suffix(".png.tmp")
-            save_image(grid, partial, format="png")
-            os.replace(partial, path)  # a reader never sees a half-written PNG
+            with atomic_path(path) as partial:  # a reader never sees a half-written PNG
+                save_image(grid, partial, format="png")
             log_image(trainer.loggers, f"samples/{name}", grid, step=trainer.global_step)

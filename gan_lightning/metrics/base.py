@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from gan_lightning.errors import UserError
@@ -62,12 +61,3 @@ def is_image_data(datamodule: Any) -> bool:
 def data_name(datamodule: Any) -> str:
     """``MNISTDataModule`` -> ``mnist``: the key of cached feature networks."""
     return type(datamodule).__name__.removesuffix("DataModule").lower()
-
-
-def to_unit_range(images: Tensor) -> Tensor:
-    """[-1, 1] generator output -> [0, 1]."""
-    return ((images.float() + 1) / 2).clamp(0, 1)
-
-
-def collect(batches: Iterator[Tensor]) -> Tensor:
-    return torch.cat(list(batches))

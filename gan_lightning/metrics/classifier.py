@@ -7,7 +7,6 @@ the real training split and the file is cached, keyed by data set, size and chan
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan_lightning.atomic import atomic_path
 from gan_lightning.errors import UserError
 from gan_lightning.metrics.base import data_name
 
@@ -116,7 +116,7 @@ def accuracy(model: DigitClassifier, images: Tensor, labels: Tensor) -> float:
 
 
 def save_classifier(model: DigitClassifier, path: Path, metadata: dict[str, Any]) -> None:
-    """Written to a temporary name and renamed: a crash never leaves a half-written file."""
+    """Written atomically: a crash never leaves a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FILE_FORMAT,
@@ -125,9 +125,8 @@ def save_classifier(model: DigitClassifier, path: Path, metadata: dict[str, Any]
         "state_dict": model.state_dict(),
         "metadata": metadata,
     }
-    partial = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, partial)
-    os.replace(partial, path)
+    with atomic_path(path) as partial:
+        torch.save(payload, partial)
 
 
 def load_classifier(path: Path, datamodule: Any | None = None) -> DigitClassifier:

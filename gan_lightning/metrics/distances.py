@@ -37,7 +37,9 @@ class _Features(nn.Module):
 class FeatureDistance(SampleMetric):
     """Fréchet distance and KID between real and generated features of one feature network."""
 
-    prefix = "f"
+    fid_name = "fid"  # result keys: <fid_name>, <kid_name>, <kid_name>_std
+    kid_name = "kid"
+    scores_inception = False  # also compute the Inception score from the "logits" features
 
     def __init__(self, kid_subset_size: int = 1000, kid_subsets: int = 100) -> None:
         self.kid_subset_size = kid_subset_size
@@ -97,15 +99,13 @@ class FeatureDistance(SampleMetric):
             torch.manual_seed(inputs.seed)
             kid_mean, kid_std = kid.compute()
             results = {
-                f"{self.prefix}d": float(fid.compute()),
-                f"k{self.prefix[1:] or 'i'}d": float(kid_mean),
-                f"k{self.prefix[1:] or 'i'}d_std": float(kid_std),
+                self.fid_name: float(fid.compute()),
+                self.kid_name: float(kid_mean),
+                f"{self.kid_name}_std": float(kid_std),
             }
             if score is not None:
                 results["inception_score"] = float(score.compute()[0])
         return results
-
-    scores_inception = False
 
 
 class ClassifierDistance(FeatureDistance):
@@ -115,7 +115,8 @@ class ClassifierDistance(FeatureDistance):
     """
 
     name = "Fréchet classifier distance"
-    prefix = "fc"
+    fid_name = "fcd"
+    kid_name = "kcd"
 
     def __init__(
         self,
@@ -154,7 +155,6 @@ class InceptionDistance(FeatureDistance):
     """
 
     name = "FID"
-    prefix = "fi"
     scores_inception = True
     WEIGHTS_URL = (
         "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from torch import Tensor
 
 from gan_lightning.models.adversarial import generate_in_eval_mode
@@ -14,12 +12,9 @@ from gan_lightning.plots import FAKE_COLOUR, REAL_COLOUR, scatter_image
 class PointGAN(GAN):
     """The unconditional GAN; its "sample grid" is a scatter plot of real vs generated points.
 
-    The fixed noise (``num_grid_samples``, 2,500 as in the papers' figures) makes the plots of
-    successive epochs comparable.
+    The fixed noise (``num_grid_samples``: 2,500 in conf/model/gan2d.yaml, as in the papers'
+    figures) makes the plots of successive epochs comparable.
     """
-
-    def __init__(self, *args: Any, num_grid_samples: int = 2500, **kwargs: Any) -> None:
-        super().__init__(*args, num_grid_samples=num_grid_samples, **kwargs)
 
     def grid_images(self) -> dict[str, tuple[Tensor, int]]:
         fake = generate_in_eval_mode(self.generator, self.fixed_noise).float().cpu()
