@@ -33,13 +33,31 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 def load_network(path: str | Path, name: str = "generator") -> tuple[nn.Module, DictConfig]:
     """The network ``model.<name>`` of a checkpoint in eval mode, and the run config."""
+    networks, config = load_networks(path, [name])
+    return networks[name], config
+
+
+def load_networks(
+    path: str | Path, names: list[str] | None = None
+) -> tuple[dict[str, nn.Module], DictConfig]:
+    """Several networks of one checkpoint (read once); ``names`` None: every network it has."""
     checkpoint = load_checkpoint(path)
     config = OmegaConf.create(checkpoint[CHECKPOINT_KEY]["config"])
-    if name not in config.model:
-        raise UserError(f"{path} has no network model.{name}")
-    network = instantiate(config.model[name])
-    prefix = f"{name}."
-    network.load_state_dict(
-        {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
-    )
-    return network.eval(), config
+    available = [k for k, v in config.model.items() if OmegaConf.is_dict(v) and "_target_" in v]
+    networks = {}
+    for name in available if names is None else names:
+        if name not in available:
+            hint = ""
+            if "generator_ab" in available:
+                hint = "; it is an image-to-image model: use python -m gan_lightning.translate"
+            raise UserError(
+                f"{path} has no network model.{name} (it has {', '.join(available)}){hint}"
+            )
+        network = instantiate(config.model[name])
+        prefix = f"{name}."
+        state = {
+            k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)
+        }
+        network.load_state_dict(state)
+        networks[name] = network.eval()
+    return networks, config

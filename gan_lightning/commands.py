@@ -23,6 +23,30 @@ def run_command(main: Callable[[Sequence[str]], Any], argv: Sequence[str] | None
         sys.exit(2)
 
 
+def parse_key_values(
+    argv: Sequence[str], spec: dict[str, type], defaults: dict[str, Any]
+) -> dict[str, Any]:
+    """``key=value`` arguments typed by ``spec`` (str, int, float, bool); one line per mistake."""
+    values = dict(defaults)
+    for argument in argv:
+        key, sep, raw = argument.partition("=")
+        if not sep or key not in spec:
+            raise UserError(
+                f"bad argument {argument!r}; use key=value with keys: {', '.join(spec)}"
+            )
+        kind = spec[key]
+        try:
+            if kind is bool:
+                if raw.lower() not in ("true", "false"):
+                    raise ValueError
+                values[key] = raw.lower() == "true"
+            else:
+                values[key] = kind(raw)
+        except ValueError:
+            raise UserError(f"{key}={raw!r}: expected {kind.__name__}") from None
+    return values
+
+
 def compose(config_name: str, overrides: Sequence[str]) -> DictConfig:
     """The packaged config with command-line overrides, as ``python -m gan_lightning`` sees it."""
     from hydra import compose as hydra_compose

@@ -21,6 +21,11 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from gan_lightning.errors import UserError
 
 _SCALARS = (bool, int, float, str)
+FITTING_DATA = {
+    "images": "an image set such as data=digits, data=mnist, data=svhn or data=celeba",
+    "points": "data=ring or data=grid",
+    "unpaired": "data=summer2winter or data=unpaired data.root=DIR",
+}
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -30,14 +35,26 @@ def check_config(cfg: DictConfig) -> None:
 
 
 def _check_model_fits_data(cfg: DictConfig) -> None:
-    """A model that declares ``requires_labels`` needs a data set with ``num_classes``."""
+    """The batches a model trains on must be what the data module yields.
+
+    Classes declare ``data_kind`` ("images" unless set: "points", "unpaired") and a model with
+    ``requires_labels`` needs a data set with ``num_classes``.
+    """
     model, data = cfg.get("model"), cfg.get("data")
-    if not model or not data or "_target_" not in model:
+    if not model or not data or "_target_" not in model or "_target_" not in data:
         return
     try:
         model_class = get_object(model._target_)
+        data_class = get_object(data._target_)
     except Exception:
         return  # reported with its key by _check_node
+    model_kind = getattr(model_class, "data_kind", "images")
+    data_kind = getattr(data_class, "data_kind", "images")
+    if model_kind != data_kind:
+        raise UserError(
+            f"{model_class.__name__} trains on {model_kind}, but {data_class.__name__} yields "
+            f"{data_kind}; use {FITTING_DATA.get(model_kind, 'a matching data set')}"
+        )
     if getattr(model_class, "requires_labels", False) and not data.get("num_classes"):
         raise UserError(
             f"{model_class.__name__} needs class labels, but {data._target_.rsplit('.', 1)[-1]} "

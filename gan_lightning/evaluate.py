@@ -14,14 +14,16 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from gan_lightning.checkpoints import load_network
+from gan_lightning.checkpoints import load_networks
 from gan_lightning.commands import compose, run_command, write_json_atomic
 from gan_lightning.config_check import check_config
 from gan_lightning.errors import UserError
 from gan_lightning.metrics.base import EvaluationInputs, is_image_data
 from gan_lightning.metrics.classifier import classifier_path, save_classifier, train_classifier
 from gan_lightning.metrics.selection import MetricSettings, applicable_metrics, build_metric
+from gan_lightning.metrics.translation import TranslationInputs
 from gan_lightning.sampling import Sampler
+from gan_lightning.translate import GENERATORS
 
 
 def build_data(data_cfg: DictConfig) -> Any:
@@ -70,20 +72,31 @@ def _data_config(cfg: DictConfig, run_config: DictConfig, argv: Sequence[str]) -
 def evaluate(cfg: DictConfig, argv: Sequence[str]) -> dict[str, Any]:
     if not cfg.ckpt:
         raise UserError("give a checkpoint: ckpt=PATH (or train_features data=...)")
-    generator, run_config = load_network(cfg.ckpt, "generator")
-    sampler = Sampler.from_config(generator, run_config)
+    networks, run_config = load_networks(cfg.ckpt)
     data_cfg = _data_config(cfg, run_config, argv)
     datamodule = build_data(data_cfg)
+    data_kind = getattr(datamodule, "data_kind", "images")
     settings = MetricSettings(**OmegaConf.to_container(cfg.metrics, resolve=True))
     skipped: list[str] = []
     if cfg.metric == "all":
         metrics, skipped = applicable_metrics(datamodule, settings)
     else:
-        metrics = [build_metric(str(cfg.metric), settings)]
+        metrics = [build_metric(str(cfg.metric), settings, data_kind)]
     if not metrics:
         raise UserError("no metric applies: " + "; ".join(skipped))
-    inputs = EvaluationInputs(sampler, datamodule, int(cfg.n), int(cfg.batch_size), int(cfg.seed))
-    _check_shapes(sampler, datamodule, inputs)
+    inputs: EvaluationInputs | TranslationInputs
+    if "generator_ab" in networks:
+        if data_kind != "unpaired":
+            raise UserError("a CycleGAN checkpoint is scored on an unpaired data set (data=...)")
+        translators = {d: networks[n] for d, n in GENERATORS.items()}
+        inputs = TranslationInputs(translators, datamodule, int(cfg.batch_size), int(cfg.seed))
+    else:
+        if "generator" not in networks:
+            raise UserError(f"{cfg.ckpt} has no generator to score")
+        sampler = Sampler.from_config(networks["generator"], run_config)
+        args = (int(cfg.n), int(cfg.batch_size), int(cfg.seed))
+        inputs = EvaluationInputs(sampler, datamodule, *args)
+        _check_shapes(sampler, datamodule, inputs)
     for metric in metrics:
         metric.check(inputs)
     results: dict[str, float] = {}
@@ -95,7 +108,7 @@ def evaluate(cfg: DictConfig, argv: Sequence[str]) -> dict[str, Any]:
         {
             "checkpoint": str(cfg.ckpt),
             "data": OmegaConf.to_container(data_cfg, resolve=True),
-            "num_samples": int(cfg.n),
+            "num_samples": inputs.num_samples,
             "seed": int(cfg.seed),
             "metrics": results,
             "skipped": skipped,

@@ -20,7 +20,7 @@ from torchvision.utils import make_grid, save_image
 
 from gan_lightning.atomic import atomic_path
 from gan_lightning.checkpoints import load_network
-from gan_lightning.commands import run_command
+from gan_lightning.commands import parse_key_values, run_command
 from gan_lightning.errors import UserError
 from gan_lightning.plots import FAKE_COLOUR, scatter_image
 from gan_lightning.sampling import Sampler, slerp
@@ -41,23 +41,8 @@ ARGUMENTS = {
 
 def parse_arguments(argv: Sequence[str]) -> dict[str, Any]:
     """``key=value`` pairs, checked against ARGUMENTS; one clear line per mistake."""
-    values: dict[str, Any] = {"n": 64, "grid": True, "seed": 0, "batch_size": 256}
-    for argument in argv:
-        key, sep, raw = argument.partition("=")
-        if not sep or key not in ARGUMENTS:
-            raise UserError(
-                f"bad argument {argument!r}; use key=value with keys: {', '.join(ARGUMENTS)}"
-            )
-        kind = ARGUMENTS[key]
-        try:
-            if kind is bool:
-                if raw.lower() not in ("true", "false"):
-                    raise ValueError
-                values[key] = raw.lower() == "true"
-            else:
-                values[key] = kind(raw)
-        except ValueError:
-            raise UserError(f"{key}={raw!r}: expected {kind.__name__}") from None
+    defaults = {"n": 64, "grid": True, "seed": 0, "batch_size": 256}
+    values = parse_key_values(argv, ARGUMENTS, defaults)
     if "ckpt" not in values:
         raise UserError("give a checkpoint: ckpt=PATH")
     if values["n"] < 1:

@@ -85,6 +85,27 @@ def write_faces(folder: Path, n: int, size: tuple[int, int] = (178, 218), seed: 
         Image.fromarray(pixels).save(folder / f"{i + 1:06d}.jpg", quality=90)
 
 
+def write_domain(folder: Path, n: int, size=(40, 30), mode="RGB", suffix=".jpg", seed=0, prefix=""):
+    """``n`` images named <prefix>NNNN<suffix>, with a bright block so crops keep structure."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    width, height = size
+    for i in range(n):
+        pixels = rng.integers(0, 80, size=(height, width, 3), dtype=np.uint8)
+        pixels[: height // 2, : width // 2] = 250
+        Image.fromarray(pixels).convert(mode).save(folder / f"{prefix}{i:04d}{suffix}")
+
+
+def write_unpaired(root: Path, a: int = 6, b: int = 4, test: bool = True) -> Path:
+    """A CycleGAN-layout set: trainA jpgs (40x30), trainB pngs (30x30), small test folders."""
+    write_domain(root / "trainA", a, seed=1)
+    write_domain(root / "trainB", b, size=(30, 30), suffix=".png", seed=2)
+    if test:
+        write_domain(root / "testA", 2, seed=3)
+        write_domain(root / "testB", 3, suffix=".png", seed=4)
+    return root
+
+
 @pytest.fixture
 def svhn_root(tmp_path: Path) -> Path:
     """A data_dir holding svhn/train_32x32.mat with 256 images."""
@@ -101,10 +122,11 @@ def faces_root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def data_root(tmp_path: Path) -> Path:
-    """One data_dir with MNIST, SVHN and CelebA in their real layouts, for the CLI matrix."""
+    """One data_dir with MNIST, SVHN, CelebA and summer2winter in their real layouts."""
     root = write_mnist(tmp_path / "data_root", train=128, test=16)
     write_svhn(root / "svhn" / "train_32x32.mat", 128)
     write_faces(root / "celeba" / "img_align_celeba", 40)
+    write_unpaired(root / "summer2winter_yosemite", a=16, b=16)
     return root
 
 
@@ -113,6 +135,21 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "README.md").exists():
         pytest.skip("../shared/data is not present")
     return SHARED_DATA
+
+
+def quiet_trainer(**kwargs):
+    """A CPU Trainer without loggers, checkpoints or progress output, for in-process tests."""
+    import pytorch_lightning as pl
+
+    defaults = dict(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        max_epochs=1,
+    )
+    return pl.Trainer(**{**defaults, **kwargs})
 
 
 def run_cli(

@@ -13,6 +13,7 @@ from gan_lightning.losses import NonSaturatingLoss
 from gan_lightning.models.adversarial import CHECKPOINT_KEY
 from gan_lightning.models.gan import GAN
 from gan_lightning.nets.mlp import MLPDiscriminator, MLPGenerator
+from tests.conftest import quiet_trainer
 
 SHAPE = (1, 4, 4)
 
@@ -36,17 +37,7 @@ def loader(n_batches: int = 4, batch_size: int = 8) -> DataLoader:
     return DataLoader(TensorDataset(images, torch.zeros(len(images))), batch_size=batch_size)
 
 
-def trainer(**kwargs) -> pl.Trainer:
-    defaults = dict(
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        max_epochs=1,
-    )
-    defaults.update(kwargs)
-    return pl.Trainer(**defaults)
+trainer = quiet_trainer
 
 
 def snapshot(module: torch.nn.Module) -> list[torch.Tensor]:

@@ -25,6 +25,13 @@ def test_help_lists_groups_and_options(tmp_path):
 
 
 SMALL = ("data.batch_size=16",)
+CYCLEGAN_SMALL = (
+    "data.image_size=32",
+    "data.num_workers=0",
+    "model.generator_ab.base_width=8",
+    "model.generator_ab.num_blocks=1",
+    "model.discriminator_a.base_width=8",
+)
 MATRIX = [
     ("model=gan", "data=digits"),
     ("model=gan", "data=mnist"),
@@ -48,6 +55,17 @@ MATRIX = [
     ("experiment=mnist_cgan",),
     ("experiment=svhn_dcgan",),
     ("experiment=celeba_dcgan", "data.num_workers=0"),
+    ("model=cyclegan", "data=summer2winter", *CYCLEGAN_SMALL),
+    (
+        "model=cyclegan",
+        "data=unpaired",
+        "data.root=${paths.data_dir}/summer2winter_yosemite",
+        *CYCLEGAN_SMALL,
+        "data.channels=1",
+        "model.lambda_identity=0.5",
+    ),
+    ("experiment=summer2winter_cyclegan", *CYCLEGAN_SMALL),
+    ("experiment=summer2winter_cyclegan_paper", *CYCLEGAN_SMALL),
 ]
 
 
@@ -57,7 +75,8 @@ def test_fast_dev_run_every_model_and_data(pair, tmp_path, data_root):
     result = run_cli(*pair, *FAST, *SMALL, f"paths.data_dir={data_root}", run_dir=run_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     assert status_of(run_dir)["status"] == "completed"
-    assert (run_dir / "samples" / "epoch_000.png").exists()
+    grids = [p.name for p in (run_dir / "samples").iterdir()]
+    assert grids and all(name.endswith("epoch_000.png") for name in grids)
     assert (run_dir / ".hydra" / "config.yaml").exists()
 
 
@@ -150,6 +169,13 @@ BAD_OVERRIDES = [
     (("model=cgan", "data=celeba"), "ConditionalGAN needs class labels, but CelebADataModule"),
     (("model=dcgan", "data=digits"), "image_size must be one of 32, 64, 128"),
     (("model.generator.out_shape=[3,8,8]",), "the generator makes images of shape (3, 8, 8)"),
+    (("model=cyclegan",), "CycleGAN trains on unpaired, but DigitsDataModule yields images"),
+    (("data=unpaired", "data.root=x"), "GAN trains on images, but UnpairedDataModule yields"),
+    (("model=cyclegan", "data=unpaired"), "data.root: a value is required"),
+    (
+        ("model=cyclegan", "data=summer2winter", "paths.data_dir=/nonexistent"),
+        "folder /nonexistent/summer2winter_yosemite/trainA/ not found",
+    ),
 ]
 
 

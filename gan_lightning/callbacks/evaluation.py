@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 
 from gan_lightning.metrics.base import EvaluationInputs, SampleMetric
 from gan_lightning.metrics.selection import MetricSettings, applicable_metrics
+from gan_lightning.metrics.translation import TranslationInputs
 from gan_lightning.sampling import Sampler
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,8 @@ class EvaluationCallback(pl.Callback):
 
     ``metrics`` null picks every metric that applies to the data (mode coverage for 2-D
     mixtures; classifier distance and class coverage for digit sets once their classifier is
-    cached; FID/KID/IS when ``inception_weights`` is set) and logs once what it left out.
+    cached; FID/KID/IS when ``inception_weights`` is set; cycle reconstruction and translation
+    FID/KID on the test images for CycleGAN) and logs once what it left out.
     Samples are generated ``batch_size`` at a time from a fixed seed, so successive evaluations
     differ only by the generator. Skipped under ``fast_dev_run``.
     """
@@ -58,13 +60,18 @@ class EvaluationCallback(pl.Callback):
             return
         if (trainer.current_epoch + 1) % self.every_n_epochs != 0:
             return
-        inputs = EvaluationInputs(
-            Sampler.from_module(pl_module),
-            trainer.datamodule,
-            self.num_samples,
-            self.batch_size,
-            self.seed,
-        )
+        if hasattr(pl_module, "translators"):  # image-to-image: scored on the test images
+            inputs: EvaluationInputs | TranslationInputs = TranslationInputs(
+                pl_module.translators(), trainer.datamodule, self.batch_size, self.seed
+            )
+        else:
+            inputs = EvaluationInputs(
+                Sampler.from_module(pl_module),
+                trainer.datamodule,
+                self.num_samples,
+                self.batch_size,
+                self.seed,
+            )
         results: dict[str, float] = {}
         for metric in self.metrics:
             metric.check(inputs)

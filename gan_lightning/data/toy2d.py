@@ -58,6 +58,8 @@ class GaussianMixtureDataModule(pl.LightningDataModule):
     index is bookkeeping for metrics, not a label to condition on.
     """
 
+    data_kind = "points"
+
     def __init__(
         self,
         mixture: str = "ring",

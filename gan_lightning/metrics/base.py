@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from gan_lightning.errors import UserError
@@ -21,6 +22,17 @@ class EvaluationInputs:
     num_samples: int
     batch_size: int = 500
     seed: int = 0
+
+    @property
+    def device(self) -> torch.device:
+        return self.sampler.device
+
+    @property
+    def real_key(self) -> Hashable:
+        """Identifies the real samples, so feature metrics compute their statistics once."""
+        return id(self.datamodule)
+
+    kid_subset_size: int | None = None  # None: the metric's own
 
     def fake_batches(self) -> Iterator[tuple[Tensor, Tensor | None]]:
         return self.sampler.batches(self.num_samples, self.batch_size, self.seed)

@@ -9,6 +9,7 @@ data module and reused at every evaluation.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ class FeatureDistance(SampleMetric):
         self.kid_subset_size = kid_subset_size
         self.kid_subsets = kid_subsets
         self.min_samples = max(2, kid_subset_size)
-        self._real: tuple[int, Tensor] | None = None  # (id of the data module, features)
+        self._real: dict[Hashable, Tensor] = {}  # inputs.real_key -> real features
 
     # what a feature network provides
     def load(self, inputs: EvaluationInputs) -> None: ...
@@ -62,14 +63,16 @@ class FeatureDistance(SampleMetric):
             )
 
     def _real_features(self, inputs: EvaluationInputs) -> Tensor:
-        if self._real is None or self._real[0] != id(inputs.datamodule):
+        key = inputs.real_key
+        if key not in self._real:
             parts = [self.features(images)["features"] for images in inputs.real_batches()]
-            self._real = (id(inputs.datamodule), torch.cat(parts))
-        real = self._real[1]
-        if real.shape[0] < self.min_samples:
+            self._real[key] = torch.cat(parts)
+        real = self._real[key]
+        needed = inputs.kid_subset_size or self.min_samples
+        if real.shape[0] < needed:
             raise UserError(
                 f"{self.name}: the data set gives {real.shape[0]} real samples, fewer than the "
-                f"{self.min_samples} the KID subset needs; lower kid_subset_size"
+                f"{needed} the KID subset needs; lower kid_subset_size"
             )
         return real
 
@@ -83,7 +86,7 @@ class FeatureDistance(SampleMetric):
             kid = KernelInceptionDistance(
                 feature=_Features(real.shape[1]),
                 subsets=self.kid_subsets,
-                subset_size=self.kid_subset_size,
+                subset_size=inputs.kid_subset_size or self.kid_subset_size,
             )
         score = InceptionScore(feature=_Features(0)) if self.scores_inception else None
         for chunk in real.split(inputs.batch_size):
@@ -140,7 +143,7 @@ class ClassifierDistance(FeatureDistance):
         if self.network is None:
             classifier = load_classifier(self.path(inputs.datamodule), inputs.datamodule)
             self.network = ClassifierFeatures(classifier)
-        self.device = inputs.sampler.device
+        self.device = inputs.device
         self.network.to(self.device)
 
     def features(self, images: Tensor) -> dict[str, Tensor]:
@@ -172,7 +175,7 @@ class InceptionDistance(FeatureDistance):
     def load(self, inputs: EvaluationInputs) -> None:
         if self.network is None:
             self.network = load_inception(self.weights)
-        self.device = inputs.sampler.device
+        self.device = inputs.device
         self.network.to(self.device)
 
     def features(self, images: Tensor) -> dict[str, Tensor]:

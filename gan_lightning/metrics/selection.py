@@ -10,6 +10,7 @@ from gan_lightning.metrics.base import SampleMetric, is_image_data
 from gan_lightning.metrics.coverage import ClassCoverage
 from gan_lightning.metrics.distances import ClassifierDistance, InceptionDistance
 from gan_lightning.metrics.modes import ModeCoverage
+from gan_lightning.metrics.translation import CycleReconstruction, TranslationDistance
 
 
 @dataclass
@@ -22,8 +23,18 @@ class MetricSettings:
     kid_subset_size: int = 1000
 
 
-def build_metric(name: str, settings: MetricSettings) -> SampleMetric:
+def build_metric(name: str, settings: MetricSettings, data_kind: str = "images") -> SampleMetric:
     """One metric by its command-line name (``evaluate metric=...``)."""
+    if data_kind == "unpaired":
+        translation = {
+            "cycle": CycleReconstruction,
+            "fid": lambda: TranslationDistance(
+                settings.inception_weights, settings.kid_subset_size
+            ),
+        }
+        if name not in translation:
+            raise UserError(f"metric={name!r} does not score translation; use all, cycle or fid")
+        return translation[name]()
     builders = {
         "modes": ModeCoverage,
         "fcd": lambda: ClassifierDistance(
@@ -43,6 +54,12 @@ def applicable_metrics(
     """(metrics to run, one line per metric left out and why)."""
     if hasattr(datamodule, "centers"):
         return [ModeCoverage()], []
+    if getattr(datamodule, "data_kind", "images") == "unpaired":
+        if not settings.inception_weights:
+            skip = "fid_AtoB, kid_AtoB, ...: metrics.inception_weights is not set"
+            return [CycleReconstruction()], [skip]
+        weights, subset = settings.inception_weights, settings.kid_subset_size
+        return [CycleReconstruction(), TranslationDistance(weights, subset)], []
     if not is_image_data(datamodule):
         return [], [f"no metric knows {type(datamodule).__name__}"]
     metrics: list[SampleMetric] = []

@@ -16,6 +16,8 @@ class PointGAN(GAN):
     figures) makes the plots of successive epochs comparable.
     """
 
+    data_kind = "points"  # checked against the data module before anything is built
+
     def grid_images(self) -> dict[str, tuple[Tensor, int]]:
         fake = generate_in_eval_mode(self.generator, self.fixed_noise).float().cpu()
         layers = []

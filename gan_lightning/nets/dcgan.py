@@ -21,25 +21,12 @@ from itertools import pairwise
 import torch
 from torch import Tensor, nn
 
+from gan_lightning.nets.common import init_normal_weights
 from gan_lightning.nets.layers import MinibatchStdDev
 
 DESIGNS = ("radford", "seed")
 IMAGE_SIZES = (32, 64, 128)
 MAX_WIDTH_MULTIPLIER = 8
-
-
-def init_dcgan_weights(module: nn.Module) -> None:
-    """Radford et al.'s init, for ``net.apply``: conv/linear N(0, 0.02), BatchNorm N(1, 0.02).
-
-    Biases are zeroed.
-    """
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
 
 
 def _widths(design: str, image_size: int, base_width: int) -> list[int]:
@@ -105,7 +92,7 @@ class DCGANGenerator(nn.Module):
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
         self.body = nn.Sequential(*layers)
         if init_weights:
-            self.apply(init_dcgan_weights)
+            self.apply(init_normal_weights)
 
     def forward(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
         if condition is not None:
@@ -161,7 +148,7 @@ class DCGANDiscriminator(nn.Module):
         else:
             self.head = nn.Sequential(nn.Flatten(), nn.Linear(last * 4 * 4, 1))
         if init_weights:
-            self.apply(init_dcgan_weights)
+            self.apply(init_normal_weights)
 
     def forward(self, x: Tensor, condition: Tensor | None = None) -> Tensor:
         if condition is not None:

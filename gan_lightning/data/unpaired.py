@@ -1,0 +1,258 @@
+"""Two unaligned image domains in the CycleGAN layout: ``trainA/ trainB/ [testA/ testB/]``.
+
+The same module serves summer2winter_yosemite (``data=summer2winter``), the other public
+CycleGAN sets (horse2zebra, monet2photo, ...) and any folder pair of one's own
+(``data=unpaired data.root=DIR``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+
+from gan_lightning.atomic import atomic_path
+from gan_lightning.data.image_folder import (
+    DECODE_ERRORS,
+    ImageFolderDataset,
+    list_images,
+    pil_to_signed_unit,
+)
+from gan_lightning.data.loading import check_loader_args, train_loader
+from gan_lightning.errors import UserError
+
+log = logging.getLogger(__name__)
+
+# The archive of Zhu et al.'s CycleGAN sets (their datasets/download_cyclegan_dataset.sh).
+ARCHIVE_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/{name}.zip"
+PUBLIC_SETS = (
+    "apple2orange",
+    "summer2winter_yosemite",
+    "horse2zebra",
+    "monet2photo",
+    "cezanne2photo",
+    "ukiyoe2photo",
+    "vangogh2photo",
+    "maps",
+    "cityscapes",
+    "facades",
+    "iphone2dslr_flower",
+)
+DOMAINS = ("A", "B")
+
+
+class UnpairedDataset(Dataset):
+    """Item i: the i-th image of A and a B image drawn at random.
+
+    The length is that of the larger domain; a random B partner (torch's generator, seeded per
+    worker by Lightning) means no fixed A-B pairing exists, and the smaller domain is cycled.
+    """
+
+    def __init__(self, domain_a: Dataset, domain_b: Dataset) -> None:
+        self.domain_a = domain_a
+        self.domain_b = domain_b
+
+    def __len__(self) -> int:
+        return max(len(self.domain_a), len(self.domain_b))
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        partner = int(torch.randint(len(self.domain_b), ()))
+        return self.domain_a[index % len(self.domain_a)][0], self.domain_b[partner][0]
+
+
+def count_modes(files: Sequence[Path]) -> Counter:
+    """PIL modes of the files (header only): how many images will be converted."""
+    modes: Counter = Counter()
+    for path in files:
+        try:
+            with Image.open(path) as image:
+                modes[image.mode] += 1
+        except DECODE_ERRORS:
+            modes["unreadable"] += 1
+    return modes
+
+
+class UnpairedDataModule(pl.LightningDataModule):
+    """Batches ``(images_a, images_b)`` in [-1, 1].
+
+    Training images are resized to ``load_size`` (square, as in the CycleGAN code; null:
+    image_size * 286 / 256), randomly cropped to ``image_size`` and flipped; test images are
+    resized to ``image_size``. Unreadable files are skipped and grey / RGBA images converted to
+    ``channels`` (each counted once in the log). ``archive`` names a public CycleGAN set that
+    ``download=true`` fetches into ``root``.
+    """
+
+    data_kind = "unpaired"
+    num_classes = None
+
+    def __init__(
+        self,
+        root: str,
+        archive: str | None = None,
+        download: bool = False,
+        batch_size: int = 1,
+        image_size: int = 256,
+        load_size: int | None = None,
+        channels: int = 3,
+        flip: bool = True,
+        num_workers: int = 2,
+        pin_memory: bool = True,
+    ) -> None:
+        super().__init__()
+        check_loader_args(batch_size, image_size, channels, num_workers)
+        if load_size is None:
+            load_size = round(image_size * 286 / 256)
+        if load_size < image_size:
+            raise ValueError(f"load_size ({load_size}) must be >= image_size ({image_size})")
+        if archive is not None and archive not in PUBLIC_SETS:
+            raise ValueError(f"archive must be one of {', '.join(PUBLIC_SETS)} or null")
+        self.root = Path(root)
+        self.archive = archive
+        self.download = download
+        self.batch_size = batch_size
+        self.image_size = image_size
+        self.load_size = load_size
+        self.channels = channels
+        self.flip = flip
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.train_set: UnpairedDataset | None = None
+        self.test_sets: dict[str, ImageFolderDataset] = {}
+
+    # --- finding and fetching the folders ---------------------------------------------------------
+    def _how_to_fix(self) -> str:
+        where = self.root.resolve()
+        fix = (
+            f"the set needs image folders trainA/ and trainB/ (testA/, testB/ optional) in {where}/"
+        )
+        if self.archive:
+            url = ARCHIVE_URL.format(name=self.archive)
+            return (
+                f"{fix}: unpack {url} there, or set data.download=true on a machine with internet"
+            )
+        return f"{fix}, or point data.root at a folder that has them"
+
+    def _problem(self) -> str | None:
+        for domain in DOMAINS:
+            folder = self.root / f"train{domain}"
+            if not folder.is_dir():
+                return f"folder {folder.resolve()}/ not found; {self._how_to_fix()}"
+            if not list_images(folder):
+                return f"no images in {folder.resolve()}/ (domain {domain} is empty); " + (
+                    self._how_to_fix()
+                )
+        return None
+
+    def validate(self) -> None:
+        """Fail before training starts when a domain is missing and cannot be downloaded."""
+        problem = self._problem()
+        if problem and not (self.download and self.archive):
+            if self.download:
+                problem += "; data.download needs data.archive (a public CycleGAN set name)"
+            raise UserError(problem)
+
+    def prepare_data(self) -> None:
+        if self._problem() and self.download and self.archive:
+            self._download()
+        self.validate()
+
+    def _download(self) -> None:
+        from torchvision.datasets.utils import download_url, extract_archive
+
+        url = ARCHIVE_URL.format(name=self.archive)
+        parent = self.root.parent
+        parent.mkdir(parents=True, exist_ok=True)
+        zip_path = parent / f"{self.archive}.zip"
+        try:
+            download_url(url, root=str(parent), filename=zip_path.name)
+            with atomic_path(self.root) as partial:  # no half-unpacked set is ever left behind
+                extract_archive(str(zip_path), str(partial))
+                inner = partial / str(self.archive)  # the archive holds <name>/trainA/ ...
+                if inner.is_dir():
+                    for child in inner.iterdir():
+                        child.rename(partial / child.name)
+                    inner.rmdir()
+        except Exception as error:  # network failures come in many types; same fix for all
+            reason = str(error).replace("\n", " ") or type(error).__name__
+            raise UserError(f"download of {url} failed ({reason}); {self._how_to_fix()}") from None
+        finally:
+            zip_path.unlink(missing_ok=True)
+
+    # --- data sets --------------------------------------------------------------------------------
+    def train_transform(self) -> transforms.Compose:
+        steps: list = [
+            transforms.Resize((self.load_size, self.load_size)),
+            transforms.RandomCrop(self.image_size),
+        ]
+        if self.flip:
+            steps.append(transforms.RandomHorizontalFlip())
+        return transforms.Compose([*steps, pil_to_signed_unit])
+
+    def test_transform(self) -> transforms.Compose:
+        return transforms.Compose(
+            [transforms.Resize((self.image_size, self.image_size)), pil_to_signed_unit]
+        )
+
+    def _domain(self, folder: Path, transform: transforms.Compose) -> ImageFolderDataset:
+        files = list_images(folder)
+        modes = count_modes(files)
+        target = "RGB" if self.channels == 3 else "L"
+        converted = sum(n for mode, n in modes.items() if mode not in (target, "unreadable"))
+        if converted:
+            kinds = ", ".join(f"{n} {m}" for m, n in sorted(modes.items()) if m != target)
+            log.info("converting %d image(s) in %s to %s (%s)", converted, folder, target, kinds)
+        dataset = ImageFolderDataset(files, transform, self.channels)
+        if len(dataset) == 0:
+            raise UserError(
+                f"none of the {len(files)} images in {folder.resolve()}/ could be decoded; "
+                "replace the files"
+            )
+        return dataset
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        problem = self._problem()
+        if problem:
+            raise UserError(problem)
+        train = {d: self._domain(self.root / f"train{d}", self.train_transform()) for d in DOMAINS}
+        self.train_set = UnpairedDataset(train["A"], train["B"])
+        if len(self.train_set) < self.batch_size:
+            raise UserError(
+                f"{self.root.resolve()} has {len(self.train_set)} training images in its larger "
+                f"domain, fewer than batch_size={self.batch_size}; lower data.batch_size"
+            )
+        for domain in DOMAINS:
+            folder = self.root / f"test{domain}"
+            if not folder.is_dir() or not list_images(folder):
+                log.info(
+                    "no test%s/ in %s: previews and scores use train%s/", domain, self.root, domain
+                )
+                folder = self.root / f"train{domain}"
+            self.test_sets[domain] = self._domain(folder, self.test_transform())
+
+    def train_dataloader(self) -> DataLoader:
+        assert self.train_set is not None, "call setup() first"
+        return train_loader(self.train_set, self.batch_size, self.num_workers, self.pin_memory)
+
+    def test_loader(self, domain: str, batch_size: int = 16) -> DataLoader:
+        """The test images of one domain in file order (unflipped, uncropped)."""
+        if not self.test_sets:
+            self.setup("test")
+        return DataLoader(self.test_sets[domain], batch_size=batch_size, shuffle=False)
+
+    def preview_batch(self, n: int) -> tuple[Tensor, Tensor]:
+        """The first ``n`` test images of each domain: the fixed inputs of the sample grids."""
+        if not self.test_sets:
+            self.setup("fit")
+        sets = [self.test_sets[d] for d in DOMAINS]
+        a, b = (torch.stack([s[i][0] for i in range(min(n, len(s)))]) for s in sets)
+        return a, b

@@ -1,0 +1,68 @@
+"""PatchGAN discriminator: one real/fake score per overlapping image patch (Isola et al. 2017).
+
+Judging patches instead of the whole image models local texture and style, and works at any
+image size. Two designs share one implementation:
+
+* ``"seed"``: the course's CycleGAN discriminator. Conv 4x4 s2 -> ReLU, then ``num_layers`` x
+  [Conv 4x4 s2 -> norm -> ReLU], then Conv 4x4 s1 to one channel (7x7 patches at 128x128).
+* ``"paper"``: the 70x70 PatchGAN of pix2pix / CycleGAN. Conv 4x4 s2 -> LeakyReLU(0.2), then
+  ``num_layers - 1`` x [Conv 4x4 s2 -> norm -> LeakyReLU], one [Conv 4x4 s1 -> norm ->
+  LeakyReLU], then Conv 4x4 s1 to one channel (30x30 patches at 256x256).
+
+Widths double per layer from ``base_width``, capped at 8x. The output is a map of logits
+(N, 1, h, w); the losses average over it.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from gan_lightning.nets.common import check_norm, conv_bias, init_normal_weights, norm_layer
+
+DESIGNS = ("seed", "paper")
+MAX_WIDTH_MULTIPLIER = 8
+
+
+class PatchDiscriminator(nn.Module):
+    """``in_channels`` is the image's channels, or input + output channels for pix2pix pairs."""
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        base_width: int = 64,
+        num_layers: int = 3,
+        norm: str = "batch",
+        design: str = "seed",
+        init_weights: bool = True,
+    ) -> None:
+        super().__init__()
+        if design not in DESIGNS:
+            raise ValueError(f"design must be one of {', '.join(DESIGNS)}, got {design!r}")
+        check_norm(norm)
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        self.in_channels = in_channels
+        self.design = design
+
+        def activation() -> nn.Module:
+            return nn.ReLU() if design == "seed" else nn.LeakyReLU(0.2)
+
+        bias = conv_bias(norm)
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, base_width, 4, 2, 1), activation()]
+        width = base_width
+        for index in range(1, num_layers + 1):
+            out = base_width * min(2**index, MAX_WIDTH_MULTIPLIER)
+            stride = 1 if design == "paper" and index == num_layers else 2
+            layers += [
+                nn.Conv2d(width, out, 4, stride, 1, bias=bias),
+                norm_layer(norm, out),
+                activation(),
+            ]
+            width = out
+        layers.append(nn.Conv2d(width, 1, 4, 1, 1))
+        self.body = nn.Sequential(*layers)
+        if init_weights:
+            self.apply(init_normal_weights)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x)

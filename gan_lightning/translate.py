@@ -1,0 +1,145 @@
+"""Translate a folder of images with an image-to-image checkpoint (CycleGAN).
+
+    python -m gan_lightning.translate ckpt=PATH input=DIR output=DIR [direction=AtoB|BtoA]
+        [size=train|native] [batch_size=8]
+
+One output image per input image, same file name and format, same width and height as the input.
+``size=train`` (default) resizes each image to the training size, translates it and resizes the
+result back; ``size=native`` translates at the image's own size (reflection-padded to what the
+generator's strides need, then cropped): sharper for large images, but more memory. Files that
+are not images, or cannot be decoded, are skipped and counted. The output folder is written
+under a temporary name and renamed when complete; a non-empty ``output`` is never overwritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor, nn
+from torchvision.transforms.functional import to_pil_image
+
+from gan_lightning.atomic import atomic_path
+from gan_lightning.checkpoints import load_network
+from gan_lightning.commands import parse_key_values, run_command
+from gan_lightning.data.image_folder import (
+    DECODE_ERRORS,
+    convert_image,
+    list_images,
+    pil_to_signed_unit,
+)
+from gan_lightning.data.transforms import to_uint8
+from gan_lightning.errors import UserError
+
+ARGUMENTS = {
+    "ckpt": str,
+    "input": str,
+    "output": str,
+    "direction": str,
+    "size": str,
+    "batch_size": int,
+}
+GENERATORS = {"AtoB": "generator_ab", "BtoA": "generator_ba"}
+
+
+def parse_arguments(argv: Sequence[str]) -> dict[str, Any]:
+    defaults = {"direction": "AtoB", "size": "train", "batch_size": 8}
+    values = parse_key_values(argv, ARGUMENTS, defaults)
+    for key in ("ckpt", "input", "output"):
+        if key not in values:
+            raise UserError(f"give {key}=...: ckpt=PATH input=DIR output=DIR")
+    if values["direction"] not in GENERATORS:
+        raise UserError(f"direction={values['direction']!r}: use AtoB or BtoA")
+    if values["size"] not in ("train", "native"):
+        raise UserError(f"size={values['size']!r}: use train or native")
+    if values["batch_size"] < 1:
+        raise UserError(f"batch_size must be positive, got {values['batch_size']}")
+    return values
+
+
+def translate_at_native_size(generator: nn.Module, image: Tensor, multiple: int) -> Tensor:
+    """Reflection-pad (1, C, H, W) up to multiples of ``multiple``, translate, crop back."""
+    height, width = image.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    padded = F.pad(image, (0, pad_w, 0, pad_h), mode=mode) if pad_h or pad_w else image
+    return generator(padded)[..., :height, :width]
+
+
+def translate_at_train_size(generator: nn.Module, images: Tensor, sizes: list[tuple[int, int]]):
+    """Translate a batch already resized to the training size; resize each result back."""
+    outputs = generator(images)
+    return [
+        F.interpolate(out[None], size=(h, w), mode="bicubic", antialias=True)[0].clamp(-1, 1)
+        for out, (w, h) in zip(outputs, sizes, strict=True)
+    ]
+
+
+def save(image: Tensor, path: Path) -> None:
+    """(C, H, W) in [-1, 1] -> the file's format; jpgs at quality 95."""
+    pil = to_pil_image(to_uint8(image.cpu()))
+    options = {"quality": 95} if path.suffix.lower() in (".jpg", ".jpeg") else {}
+    pil.save(path, **options)
+
+
+def main(argv: Sequence[str]) -> Path:
+    args = parse_arguments(argv)
+    source, out = Path(args["input"]), Path(args["output"])
+    if not source.is_dir():
+        raise UserError(f"input={source} is not a folder of images")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"output={out} already exists and is not empty; choose another output=")
+    if out.resolve() == source.resolve():
+        raise UserError("output= must differ from input=: inputs are never overwritten")
+    files = list_images(source)
+    others = sum(1 for p in source.iterdir() if p.is_file() and p not in set(files))
+    if not files:
+        raise UserError(f"no images (jpg, png, bmp, webp) in {source}")
+    generator, config = load_network(args["ckpt"], GENERATORS[args["direction"]])
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    generator = generator.to(device)
+    channels, image_size = int(config.data.channels), int(config.data.image_size)
+    multiple = int(getattr(generator, "stride_product", 8))
+    written, failed = 0, []
+    with atomic_path(out) as partial, torch.no_grad():
+        partial.mkdir(parents=True)
+        for start in range(0, len(files), args["batch_size"]):
+            chunk, images, sizes = [], [], []
+            for path in files[start : start + args["batch_size"]]:
+                try:
+                    with Image.open(path) as opened:
+                        image = convert_image(opened, channels)
+                except DECODE_ERRORS:
+                    failed.append(path.name)
+                    continue
+                chunk.append(path)
+                sizes.append(image.size)
+                if args["size"] == "train":
+                    image = image.resize((image_size, image_size), Image.Resampling.BICUBIC)
+                images.append(pil_to_signed_unit(image).to(device))
+            if not chunk:
+                continue
+            if args["size"] == "train":
+                results = translate_at_train_size(generator, torch.stack(images), sizes)
+            else:
+                results = [
+                    translate_at_native_size(generator, x[None], multiple)[0] for x in images
+                ]
+            for path, result in zip(chunk, results, strict=True):
+                save(result, partial / path.name)
+                written += 1
+        if written == 0:
+            raise UserError(f"none of the {len(files)} images in {source} could be decoded")
+    skipped = f"; skipped {others} non-image file(s)" if others else ""
+    if failed:
+        skipped += f"; skipped {len(failed)} unreadable image(s), e.g. {failed[0]}"
+    print(f"translated {written} image(s) {args['direction']}: {out}{skipped}")
+    return out
+
+
+if __name__ == "__main__":
+    run_command(main)
