@@ -43,7 +43,12 @@ def load_networks(
     """Several networks of one checkpoint (read once); ``names`` None: every network it has."""
     checkpoint = load_checkpoint(path)
     config = OmegaConf.create(checkpoint[CHECKPOINT_KEY]["config"])
-    available = [k for k, v in config.model.items() if OmegaConf.is_dict(v) and "_target_" in v]
+    stored = {key.split(".", 1)[0] for key in checkpoint["state_dict"]}
+    available = [
+        k
+        for k, v in config.model.items()
+        if k in stored and OmegaConf.is_dict(v) and "_target_" in v
+    ]
     networks = {}
     for name in available if names is None else names:
         if name not in available:

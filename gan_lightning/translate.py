@@ -95,11 +95,11 @@ def main(argv: Sequence[str]) -> Path:
         raise UserError(f"output={out} already exists and is not empty; choose another output=")
     if out.resolve() == source.resolve():
         raise UserError("output= must differ from input=: inputs are never overwritten")
+    generator, config = load_network(args["ckpt"], GENERATORS[args["direction"]])
     files = list_images(source)
     others = sum(1 for p in source.iterdir() if p.is_file() and p not in set(files))
     if not files:
         raise UserError(f"no images (jpg, png, bmp, webp) in {source}")
-    generator, config = load_network(args["ckpt"], GENERATORS[args["direction"]])
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     generator = generator.to(device)
     channels, image_size = int(config.data.channels), int(config.data.image_size)
