@@ -9,6 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
+from gan_lightning import translate
+from gan_lightning.errors import UserError
 from gan_lightning.metrics.translation import (
     CycleReconstruction,
     TranslationDistance,
@@ -84,15 +86,7 @@ def test_translate_keeps_names_sizes_and_formats(trained, tmp_path):
 def test_translate_options(trained, tmp_path, extra):
     ckpt, root = trained
     out = tmp_path / "out"
-    result = run_cli(
-        f"ckpt={ckpt}",
-        f"input={root / 'testB'}",
-        f"output={out}",
-        *extra,
-        run_dir=tmp_path / "x",
-        module="gan_lightning.translate",
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    translate.main([f"ckpt={ckpt}", f"input={root / 'testB'}", f"output={out}", *extra])
     assert len(list(out.iterdir())) == 3
 
 
@@ -108,30 +102,34 @@ def test_translate_options(trained, tmp_path, extra):
         (("colour=red",), "bad argument 'colour=red'"),
     ],
 )
-def test_translate_refuses_bad_input_with_one_line(trained, tmp_path, arguments, message):
+def test_translate_refuses_bad_input(trained, tmp_path, arguments, message):
     ckpt, root = trained
     (tmp_path / "existing").mkdir()
     (tmp_path / "existing" / "keep.png").write_bytes(b"x")
     (tmp_path / "empty").mkdir()
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
-    values = {
-        "ckpt": str(ckpt),
-        "input": str(root / "testA"),
-        "output": str(tmp_path / "out"),
-    }
+    values = {"ckpt": str(ckpt), "input": str(root / "testA"), "output": str(tmp_path / "out")}
     names = {"EXISTING": "existing", "MISSING": "missing", "EMPTY": "empty", "JUNK": "junk.ckpt"}
     for argument in arguments:
         key, _, value = argument.partition("=")
         values[key] = str(tmp_path / names[value]) if value in names else value
-    result = run_cli(
-        *(f"{k}={v}" for k, v in values.items()),
-        run_dir=tmp_path / "x",
-        module="gan_lightning.translate",
-    )
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [result.stderr.strip()]  # one line
-    assert message in result.stderr
+    with pytest.raises(UserError) as error:
+        translate.main([f"{k}={v}" for k, v in values.items()])
+    assert message in str(error.value)
     assert not (tmp_path / "out").exists() and (tmp_path / "existing" / "keep.png").exists()
+
+
+def test_translate_error_is_one_line_and_exit_status_2(trained, tmp_path):
+    """Pointing output at the input folder is refused, and the inputs stay untouched."""
+    ckpt, root = trained
+    before = sorted((root / "testA").iterdir())
+    args = (f"ckpt={ckpt}", f"input={root / 'testA'}", f"output={root / 'testA'}")
+    result = run_cli(*args, run_dir=tmp_path / "x", module="gan_lightning.translate")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: output=")
+    assert "already exists and is not empty" in lines[0]
+    assert sorted((root / "testA").iterdir()) == before
 
 
 def test_translate_needs_an_image_to_image_checkpoint(tmp_path):

@@ -118,3 +118,41 @@ def test_shared_mnist2negative_sample_loads(shared_data):
     assert a.shape == (2, 1, 64, 64)
     assert a.mean() < 0 < b.mean()  # A: white digits on black; B: inverted
     assert len(datamodule.test_sets["A"]) == 100
+
+
+def _fake_download(archive_source: Path | None):
+    """Stands in for torchvision's download_url: copies a local zip, or fails like no network."""
+
+    def download_url(url, root, filename):
+        assert url == "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/horse2zebra.zip"
+        if archive_source is None:
+            raise OSError("network is unreachable")
+        (Path(root) / filename).write_bytes(archive_source.read_bytes())
+
+    return download_url
+
+
+def test_download_unpacks_the_archive_into_root(tmp_path, monkeypatch):
+    import shutil
+
+    import torchvision.datasets.utils
+
+    staged = write_unpaired(tmp_path / "staging" / "horse2zebra")
+    archive = Path(shutil.make_archive(str(tmp_path / "horse2zebra"), "zip", staged.parent))
+    monkeypatch.setattr(torchvision.datasets.utils, "download_url", _fake_download(archive))
+    root = tmp_path / "data" / "horse2zebra"
+    datamodule = make(root, archive="horse2zebra", download=True)
+    datamodule.prepare_data()
+    assert sorted(p.name for p in root.iterdir()) == ["testA", "testB", "trainA", "trainB"]
+    assert not (tmp_path / "data" / "horse2zebra.zip").exists()
+    assert first_batch(datamodule)[0].shape == (2, 3, 16, 16)
+
+
+def test_failed_download_leaves_nothing_behind(tmp_path, monkeypatch):
+    import torchvision.datasets.utils
+
+    monkeypatch.setattr(torchvision.datasets.utils, "download_url", _fake_download(None))
+    root = tmp_path / "data" / "horse2zebra"
+    with pytest.raises(UserError, match=r"download of http://\S+horse2zebra.zip failed"):
+        make(root, archive="horse2zebra", download=True).prepare_data()
+    assert list((tmp_path / "data").iterdir()) == []
