@@ -160,7 +160,8 @@ def run_cli(
     Training runs write under ``run_dir``; the inference commands take no Hydra run dir.
     """
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "HYDRA_FULL_ERROR": "0"}
-    run_dir_arg = [f"hydra.run.dir={run_dir}"] if module == "gan_lightning" else []
+    own_dir = any(o.startswith("hydra.run.dir=") for o in overrides)
+    run_dir_arg = [f"hydra.run.dir={run_dir}"] if module == "gan_lightning" and not own_dir else []
     cmd = [sys.executable, "-m", module, *run_dir_arg, *overrides]
     return subprocess.run(
         cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=run_dir.parent
