@@ -7,28 +7,94 @@ with ``weights_only=True``.
 
 from __future__ import annotations
 
+import pickle
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
 from hydra.utils import instantiate
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from gan_lightning.atomic import atomic_path
 from gan_lightning.errors import UserError
-from gan_lightning.models.adversarial import CHECKPOINT_KEY
+from gan_lightning.models.adversarial import CHECKPOINT_KEY, check_version
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint to ``<name>.partial`` beside it, then renames it into place, so
+    ``last.ckpt`` is never a half-written file, whatever kills the process."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as partial:
+            torch.save(checkpoint, partial)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A gan-lightning checkpoint, loaded with ``weights_only=True``: no pickled code runs."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UserError(f"checkpoint {path} not found") from None
+    except IsADirectoryError:
+        raise UserError(f"checkpoint {path} is a folder; give the .ckpt file") from None
+    except pickle.UnpicklingError as error:
+        code = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        if code is None:  # not a torch file at all
+            raise UserError(f"{path} is not a loadable checkpoint (UnpicklingError)") from None
+        raise UserError(
+            f"{path} refused: it holds pickled code ({code.group(1)}), not only tensors and "
+            "plain values, so it is not loaded; load it with torch.load only if you trust it"
+        ) from None
     except Exception as error:
         raise UserError(f"{path} is not a loadable checkpoint ({type(error).__name__})") from None
-    if CHECKPOINT_KEY not in checkpoint or not checkpoint[CHECKPOINT_KEY].get("config"):
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get(CHECKPOINT_KEY), dict):
+        raise UserError(f"{path} was not written by gan-lightning (it has no run config)")
+    extras = checkpoint[CHECKPOINT_KEY]
+    check_version(extras.get("version"), f"checkpoint {path}")
+    if not extras.get("config"):
         raise UserError(f"{path} was not written by gan-lightning (it has no run config)")
     return checkpoint
+
+
+def resolve_resume(ckpt_path: str | None, output_dir: str | Path) -> str | None:
+    """``ckpt_path`` as a file: ``last`` is this run folder's ``checkpoints/last.ckpt`` when it
+    exists (else a fresh start, for jobs that are requeued into the same folder); a run folder
+    means its ``checkpoints/last.ckpt`` (or its newest ``.ckpt``)."""
+    if ckpt_path is None:
+        return None
+    if str(ckpt_path) == "last":
+        last = Path(output_dir) / "checkpoints" / "last.ckpt"
+        return str(last) if last.is_file() else None
+    path = Path(ckpt_path)
+    if path.is_dir():
+        folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+        if (folder / "last.ckpt").is_file():
+            return str(folder / "last.ckpt")
+        found = sorted(folder.glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
+        if not found:
+            raise UserError(f"ckpt_path={ckpt_path}: no .ckpt file in {folder}")
+        return str(found[-1])
+    if not path.is_file():
+        raise UserError(f"ckpt_path={ckpt_path}: no such file (give a .ckpt, a run folder or last)")
+    return str(path)
+
+
+def check_resume(path: str, model: nn.Module) -> None:
+    """Refuse, before training, a checkpoint that is not ours or belongs to another variant."""
+    extras = load_checkpoint(path)[CHECKPOINT_KEY]
+    variant, wanted = extras.get("variant"), type(model).__name__
+    if variant != wanted:
+        raise UserError(
+            f"ckpt_path={path} is a {variant} checkpoint but this run builds a {wanted}; resume "
+            "with the model=... (and overrides) of the run that wrote it"
+        )
 
 
 def load_network(path: str | Path, name: str = "generator") -> tuple[nn.Module, DictConfig]:

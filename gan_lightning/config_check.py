@@ -29,9 +29,9 @@ FITTING_DATA = {
 
 
 def check_config(cfg: DictConfig) -> None:
+    _check_model_fits_data(cfg)
     for path, node in _target_nodes(cfg, ""):
         _check_node(path, node)
-    _check_model_fits_data(cfg)
 
 
 def _check_model_fits_data(cfg: DictConfig) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,14 @@ import hydra
 import pytorch_lightning as pl
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.trainer.states import TrainerStatus
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from gan_lightning.callbacks.interruption import InterruptionCheckpoint
 from gan_lightning.callbacks.sample_grid import SampleGridCallback
+from gan_lightning.checkpoints import check_resume, resolve_resume
 from gan_lightning.config_check import check_config
-from gan_lightning.errors import UserError
+from gan_lightning.errors import TrainingDiverged, UserError
 from gan_lightning.printing import print_config_tree
 
 log = logging.getLogger(__name__)
@@ -54,7 +59,19 @@ def train(cfg: DictConfig) -> float | None:
         cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False
     )
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    ckpt_path = resolve_resume(cfg.get("ckpt_path"), cfg.paths.output_dir)
+    if ckpt_path is not None:
+        check_resume(ckpt_path, model)
+        log.info("resuming from %s", ckpt_path)
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except (SystemExit, SIGTERMException) as error:
+        _raise_if_interrupted(trainer, callbacks)
+        raise error
+    except TrainingDiverged as error:
+        last = _checkpoint_path(trainer)
+        kept = f"; last good checkpoint: {last}" if last else "; no checkpoint was saved yet"
+        raise TrainingDiverged(f"{error}{kept}") from None
 
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     _report_outputs(trainer, callbacks)
@@ -69,12 +86,36 @@ def train(cfg: DictConfig) -> float | None:
     return metrics[name]
 
 
+class Interrupted(Exception):
+    """SIGINT / SIGTERM stopped the run after a checkpoint was saved."""
+
+    def __init__(self, signal_name: str, checkpoint: Path | None) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+        self.checkpoint = checkpoint
+
+
+def _raise_if_interrupted(trainer: pl.Trainer, callbacks: list[Any]) -> None:
+    if trainer.state.status != TrainerStatus.INTERRUPTED:
+        return
+    for callback in callbacks:
+        if isinstance(callback, InterruptionCheckpoint) and callback.signal_name:
+            raise Interrupted(callback.signal_name, callback.saved) from None
+    raise Interrupted("SIGINT", None) from None
+
+
 def _report_outputs(trainer: pl.Trainer, callbacks: list[Any]) -> None:
     for callback in callbacks:
         if isinstance(callback, SampleGridCallback):
             print(f"samples:     {callback.output_dir}")
-    checkpoint = getattr(trainer.checkpoint_callback, "last_model_path", "")
-    print(f"checkpoints: {checkpoint or 'none'}")
+    print(f"checkpoints: {_checkpoint_path(trainer) or 'none'}")
+
+
+def _checkpoint_path(trainer: pl.Trainer) -> str:
+    """The newest checkpoint the run wrote ("" when none)."""
+    callback = trainer.checkpoint_callback
+    path = getattr(callback, "last_model_path", "") or getattr(callback, "best_model_path", "")
+    return path if path and Path(path).is_file() else ""
 
 
 def _write_status(cfg: DictConfig, status: str, **fields: Any) -> None:
@@ -88,6 +129,30 @@ def _write_status(cfg: DictConfig, status: str, **fields: Any) -> None:
         (output_dir / "status.json").write_text(text)
 
 
+def check_run_dir(argv: list[str]) -> None:
+    """Hydra creates the run folder before any of our code runs and reports a failure as a
+    traceback; check the folder given (or ./outputs) can be created, and say so in one line."""
+    multirun = "-m" in argv or "--multirun" in argv
+    key = "hydra.sweep.dir=" if multirun else "hydra.run.dir="
+    given = [a.split("=", 1)[1] for a in argv if a.startswith(key)]
+    target = Path(given[-1] if given else ("multirun" if multirun else "outputs"))
+    existing = target
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    problem = None
+    if not existing.is_dir():
+        problem = f"{existing} is a file"
+    elif not os.access(existing, os.W_OK):
+        problem = f"{existing} is not writable"
+    if problem:
+        print(
+            f"error: cannot create the run folder {target}: {problem}; choose another "
+            f"{key.rstrip('=')}",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+
+
 @hydra.main(version_base="1.3", config_path="pkg://gan_lightning.conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     try:
@@ -96,7 +161,13 @@ def main(cfg: DictConfig) -> float | None:
         message = str(error)
         _write_status(cfg, "failed", error=message)
         print(f"error: {message}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(error.exit_status)
+    except Interrupted as stop:
+        where = f"saved {stop.checkpoint}; resume with ckpt_path=" if stop.checkpoint else ""
+        resume = f"{where}{stop.checkpoint}" if stop.checkpoint else "no checkpoint saved"
+        _write_status(cfg, "interrupted", signal=stop.signal_name, checkpoint=str(stop.checkpoint))
+        print(f"interrupted by {stop.signal_name}: {resume}", file=sys.stderr)
+        sys.exit(128 + (15 if stop.signal_name == "SIGTERM" else 2))
     except BaseException as error:
         _write_status(cfg, "failed", error=f"{type(error).__name__}: {error}")
         raise

@@ -142,9 +142,9 @@ def test_resume_from_checkpoint_continues(tmp_path):
     result = run_cli("debug=smoke", "trainer.max_epochs=2", f"ckpt_path={ckpt}", run_dir=second)
     assert result.returncode == 0, result.stderr[-3000:]
     assert [p.name for p in (second / "samples").iterdir()] == ["epoch_001.png"]
-    # Lightning stores the number of finished epochs
-    assert torch.load(ckpt, weights_only=True)["epoch"] == 1
-    assert torch.load(second / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 2
+    # last.ckpt is written at the end of each epoch and stores that epoch's index
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 0
+    assert torch.load(second / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
 
 
 BAD_OVERRIDES = [
@@ -153,7 +153,7 @@ BAD_OVERRIDES = [
     (("+model.lrr=1",), "model.lrr: gan_lightning.models.gan.GAN takes no argument 'lrr'"),
     (("trainer.max_epochs=abc",), "trainer.max_epochs: expected int or null, got 'abc'"),
     (
-        ("model=gan2d", "model.d_steps=abc"),
+        ("model=gan2d", "data=ring", "model.d_steps=abc"),
         "model.d_steps: expected int, got 'abc'",
     ),
     (("model.optimizer.lr=fast",), "model.optimizer.lr: expected float or Tensor, got 'fast'"),

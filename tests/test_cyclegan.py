@@ -76,6 +76,14 @@ def test_paper_networks_match_the_reference_sizes():
     assert discriminator(torch.zeros(1, 3, 256, 256)).shape == (1, 1, 30, 30)
 
 
+@pytest.mark.parametrize(("design", "layers", "smallest"), [("seed", 3, 32), ("paper", 3, 24)])
+def test_discriminator_states_its_smallest_input(design, layers, smallest):
+    network = PatchDiscriminator(3, 8, layers, "batch", design, image_size=smallest)
+    assert network(torch.zeros(2, 3, smallest, smallest)).shape[-1] == 1
+    with pytest.raises(ValueError, match=f"needs >= {smallest}"):
+        PatchDiscriminator(3, 8, layers, "batch", design, image_size=smallest - 1)
+
+
 def test_grey_to_colour_generator():
     assert ResnetGenerator(1, 3, 32, 8, 1)(torch.zeros(2, 1, 32, 32)).shape == (2, 3, 32, 32)
 

@@ -13,6 +13,7 @@ have more than one network per side, as CycleGAN does); nothing else about the l
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,12 +24,16 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from gan_lightning import __version__
+from gan_lightning.errors import TrainingDiverged, UserError
 from gan_lightning.losses import AdversarialLoss
+from gan_lightning.rng import collect_rng_state, restore_rng_state
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 SchedulerFactory = Callable[[Optimizer], Any]
 
 CHECKPOINT_KEY = "gan_lightning"
+NONFINITE_ACTIONS = ("stop", "skip")
+log = logging.getLogger(__name__)
 
 
 class AdversarialModule(pl.LightningModule):
@@ -50,8 +55,12 @@ class AdversarialModule(pl.LightningModule):
         d_steps: int = 1,
         g_grad_clip: float | None = None,
         d_grad_clip: float | None = None,
+        on_nonfinite: str = "stop",
     ) -> None:
         super().__init__()
+        if on_nonfinite not in NONFINITE_ACTIONS:
+            allowed = ", ".join(NONFINITE_ACTIONS)
+            raise ValueError(f"on_nonfinite must be one of {allowed}, got {on_nonfinite!r}")
         if d_steps < 1:
             raise ValueError(f"d_steps must be >= 1, got {d_steps}")
         for name, clip in (("g_grad_clip", g_grad_clip), ("d_grad_clip", d_grad_clip)):
@@ -65,6 +74,8 @@ class AdversarialModule(pl.LightningModule):
         self.g_grad_clip = g_grad_clip
         self.d_grad_clip = d_grad_clip
         self.d_updates_since_g = 0
+        self.on_nonfinite = on_nonfinite
+        self.skipped_updates = 0
         # The resolved run config, set by train.py and stored in every checkpoint so inference
         # commands can rebuild the networks without unpickling code.
         self.run_config: dict | None = None
@@ -104,24 +115,63 @@ class AdversarialModule(pl.LightningModule):
         finally:
             self.untoggle_optimizer(optimizer)
 
-    def _update(self, optimizer: Any, loss: Tensor, clip: float | None) -> None:
+    def _update(self, optimizer: Any, loss: Tensor, clip: float | None, name: str) -> None:
+        """Backward and step; a non-finite loss (or, when skipping, gradient) stops the run or
+        skips this update, per ``on_nonfinite``. Costs one host sync per update."""
+        if not self._finite(loss, name):
+            return
         self.manual_backward(loss)
+        if self.on_nonfinite == "skip" and not self._gradients_finite(optimizer):
+            optimizer.zero_grad(set_to_none=True)
+            self._skip(f"a gradient of the {name} update is not finite")
+            return
         if clip is not None:
             self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
+    def _where(self) -> str:
+        return f"at step {self.global_step} (epoch {self.current_epoch})"
+
+    def _finite(self, loss: Tensor, name: str) -> bool:
+        if bool(torch.isfinite(loss)):
+            return True
+        problem = f"{name} is {float(loss)}"
+        if self.on_nonfinite == "skip":
+            self._skip(problem)
+            return False
+        raise TrainingDiverged(
+            f"training diverged: {problem} {self._where()}; lower the learning rate, clip "
+            "gradients (model.d_grad_clip, model.g_grad_clip) or set model.on_nonfinite=skip"
+        )
+
+    def _skip(self, problem: str) -> None:
+        self.skipped_updates += 1
+        log.warning(
+            "skipped an update: %s %s (%d skipped)", problem, self._where(), self.skipped_updates
+        )
+
+    @staticmethod
+    def _gradients_finite(optimizer: Any) -> bool:
+        grads = [
+            p.grad
+            for group in optimizer.param_groups
+            for p in group["params"]
+            if p.grad is not None
+        ]
+        return not grads or bool(torch.stack([g.isfinite().all() for g in grads]).all())
+
     def training_step(self, batch: Any, batch_idx: int) -> None:
         d_opt, g_opt = self.optimizers()
         with self._only_updating(d_opt):
             d_loss, logs = self.discriminator_loss(batch)
-            self._update(d_opt, d_loss, self.d_grad_clip)
+            self._update(d_opt, d_loss, self.d_grad_clip, "d_loss")
         logs = {"d_loss": d_loss.detach(), **logs}
         self.d_updates_since_g += 1
         if self.d_updates_since_g >= self.d_steps:
             with self._only_updating(g_opt):
                 g_loss, g_logs = self.generator_loss(batch)
-                self._update(g_opt, g_loss, self.g_grad_clip)
+                self._update(g_opt, g_loss, self.g_grad_clip, "g_loss")
             self.d_updates_since_g = 0
             logs.update({"g_loss": g_loss.detach(), **g_logs})
         batch_size = self.batch_size_of(batch)
@@ -141,6 +191,14 @@ class AdversarialModule(pl.LightningModule):
         )
 
     def on_train_epoch_end(self) -> None:
+        # Runs before ModelCheckpoint (a monitoring callback): non-finite weights never replace
+        # the last good checkpoint.
+        for name, parameter in self.named_parameters():
+            if not bool(torch.isfinite(parameter).all()):
+                raise TrainingDiverged(
+                    f"training diverged: weights {name} are not finite {self._where()}; "
+                    "lower the learning rate or clip gradients"
+                )
         if self.scheduler_factory is None:
             return
         schedulers = self.lr_schedulers()
@@ -162,11 +220,35 @@ class AdversarialModule(pl.LightningModule):
             "variant": type(self).__name__,
             "config": self.run_config,
             "d_updates_since_g": self.d_updates_since_g,
+            "skipped_updates": self.skipped_updates,
+            # The global RNGs drive the shuffling, augmentation, latents and pools: restoring
+            # them makes a resumed run draw what the uninterrupted run would have drawn.
+            "rng": collect_rng_state(),
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         extras = checkpoint.get(CHECKPOINT_KEY, {})
+        check_version(extras.get("version"), "checkpoint")
         self.d_updates_since_g = int(extras.get("d_updates_since_g", 0))
+        self.skipped_updates = int(extras.get("skipped_updates", 0))
+        if "rng" in extras:
+            restore_rng_state(extras["rng"])
+
+
+def check_version(saved: str | None, what: str) -> None:
+    """Checkpoints of another major version (minor, while at 0.x) may not load: say so."""
+    if saved is None:
+        raise UserError(f"the {what} records no gan-lightning version; it was not written by it")
+
+    def series(version: str) -> tuple[str, ...]:
+        parts = version.split(".")
+        return tuple(parts[:2]) if parts[0] == "0" else (parts[0],)
+
+    if series(saved) != series(__version__):
+        raise UserError(
+            f"the {what} was written by gan-lightning {saved}, which is incompatible with this "
+            f"version ({__version__}); use gan-lightning {'.'.join(series(saved))}.x to load it"
+        )
 
 
 def real_images(batch: Any) -> Tensor:

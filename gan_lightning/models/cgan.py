@@ -42,6 +42,7 @@ class ConditionalGAN(GAN):
         latent_distribution: str = "normal",
         samples_per_class: int = 8,
         pack: int = 1,
+        on_nonfinite: str = "stop",
     ) -> None:
         if not num_classes:
             raise ValueError(
@@ -68,6 +69,7 @@ class ConditionalGAN(GAN):
             latent_distribution,
             num_grid_samples=num_classes * samples_per_class,
             pack=pack,
+            on_nonfinite=on_nonfinite,
         )
         self.num_classes = num_classes
         self.samples_per_class = samples_per_class

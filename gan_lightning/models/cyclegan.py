@@ -56,8 +56,18 @@ class CycleGAN(AdversarialModule):
         lambda_identity: float = 0.5,
         pool_size: int = 50,
         num_grid_images: int = 4,
+        on_nonfinite: str = "stop",
     ) -> None:
-        super().__init__(loss, optimizer, d_optimizer, scheduler, d_steps, g_grad_clip, d_grad_clip)
+        super().__init__(
+            loss,
+            optimizer,
+            d_optimizer,
+            scheduler,
+            d_steps,
+            g_grad_clip,
+            d_grad_clip,
+            on_nonfinite,
+        )
         if lambda_cycle < 0 or lambda_identity < 0:
             raise ValueError("lambda_cycle and lambda_identity must be >= 0")
         if num_grid_images < 1:

@@ -42,8 +42,18 @@ class GAN(AdversarialModule):
         latent_distribution: str = "normal",
         num_grid_samples: int = 64,
         pack: int = 1,
+        on_nonfinite: str = "stop",
     ) -> None:
-        super().__init__(loss, optimizer, d_optimizer, scheduler, d_steps, g_grad_clip, d_grad_clip)
+        super().__init__(
+            loss,
+            optimizer,
+            d_optimizer,
+            scheduler,
+            d_steps,
+            g_grad_clip,
+            d_grad_clip,
+            on_nonfinite,
+        )
         d_pack = getattr(discriminator, "pack", 1)
         if d_pack != pack:
             raise ValueError(

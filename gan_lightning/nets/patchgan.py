@@ -23,8 +23,19 @@ DESIGNS = ("seed", "paper")
 MAX_WIDTH_MULTIPLIER = 8
 
 
+def min_image_size(num_layers: int, design: str) -> int:
+    """The smallest input that still leaves a 1x1 map of logits."""
+    if design == "seed":  # num_layers + 1 halvings, then a 4x4 s1 p1 conv (h -> h - 1)
+        return 2 ** (num_layers + 2)
+    return 3 * 2**num_layers  # num_layers halvings, then two 4x4 s1 p1 convs
+
+
 class PatchDiscriminator(nn.Module):
-    """``in_channels`` is the image's channels, or input + output channels for pix2pix pairs."""
+    """``in_channels`` is the image's channels, or input + output channels for pix2pix pairs.
+
+    ``image_size`` (optional) is checked against the smallest size the layers can take, so a
+    too-small image fails when the network is built rather than in the first batch.
+    """
 
     def __init__(
         self,
@@ -34,6 +45,7 @@ class PatchDiscriminator(nn.Module):
         norm: str = "batch",
         design: str = "seed",
         init_weights: bool = True,
+        image_size: int | None = None,
     ) -> None:
         super().__init__()
         if design not in DESIGNS:
@@ -41,6 +53,12 @@ class PatchDiscriminator(nn.Module):
         check_norm(norm)
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        smallest = min_image_size(num_layers, design)
+        if image_size is not None and image_size < smallest:
+            raise ValueError(
+                f"image_size={image_size} is too small for a {num_layers}-layer {design} "
+                f"PatchGAN (it needs >= {smallest}); lower num_layers or raise the image size"
+            )
         self.in_channels = in_channels
         self.design = design
 

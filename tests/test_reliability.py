@@ -1,0 +1,257 @@
+"""Exact resume, interruption, divergence, atomic and safe checkpoints."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from gan_lightning.checkpoints import AtomicCheckpointIO, load_checkpoint, resolve_resume
+from gan_lightning.errors import TrainingDiverged, UserError
+from gan_lightning.models.adversarial import CHECKPOINT_KEY
+from gan_lightning.rng import collect_rng_state, restore_rng_state
+from tests.conftest import quiet_trainer, run_cli, write_unpaired
+from tests.test_adversarial import SHAPE, make_gan
+
+QUICK = (
+    "trainer.limit_train_batches=5",
+    "trainer.log_every_n_steps=1",
+    "callbacks.evaluation=null",
+)
+CYCLEGAN = (
+    "model=cyclegan",
+    "data=unpaired",
+    "data.image_size=16",
+    "data.load_size=20",
+    "data.batch_size=2",
+    "data.num_workers=0",
+    "data.pin_memory=false",
+    "model.generator_ab.base_width=8",
+    "model.generator_ab.num_blocks=1",
+    "model.discriminator_a.base_width=8",
+    "model.discriminator_a.num_layers=1",
+    "model.pool_size=3",
+    "model.lambda_identity=0.5",
+)
+
+
+def step_losses(run_dir: Path) -> dict[int, tuple[str, str]]:
+    """step -> (d_loss, g_loss) as logged, from every CSV of the run."""
+    rows = {}
+    for path in run_dir.rglob("metrics.csv"):
+        with open(path) as handle:
+            for row in csv.DictReader(handle):
+                if row.get("train/d_loss_step"):
+                    rows[int(row["step"])] = (row["train/d_loss_step"], row["train/g_loss_step"])
+    return rows
+
+
+def final_state(run_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+
+
+@pytest.mark.parametrize("variant", ["gan", "cyclegan"])
+def test_stopping_and_resuming_gives_the_uninterrupted_run(variant, tmp_path):
+    """4 epochs straight vs 2 epochs + resume to 4: identical losses at every step, same weights.
+
+    CycleGAN also exercises the image pool, the random B partner and the random crops.
+    """
+    extra = list(QUICK)
+    if variant == "cyclegan":
+        root = write_unpaired(tmp_path / "set", a=10, b=7)
+        extra += [*CYCLEGAN, f"data.root={root}"]
+    straight, first, resumed = tmp_path / "straight", tmp_path / "first", tmp_path / "resumed"
+    for run_dir, epochs, resume in ((straight, 4, None), (first, 2, None), (resumed, 4, first)):
+        args = [*extra, "seed=5", f"trainer.max_epochs={epochs}"]
+        if resume is not None:
+            args.append(f"ckpt_path={resume}")  # a run folder: its checkpoints/last.ckpt
+        result = run_cli(*args, run_dir=run_dir)
+        assert result.returncode == 0, result.stderr[-3000:]
+    whole, second_half = step_losses(straight), step_losses(resumed)
+    assert len(whole) == 20 and sorted(second_half) == sorted(whole)[10:]
+    assert {s: whole[s] for s in second_half} == second_half
+    assert step_losses(first) == {s: whole[s] for s in sorted(whole)[:10]}
+    a, b = final_state(straight), final_state(resumed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_rng_state_round_trips_through_a_weights_only_file(tmp_path):
+    import random
+
+    import numpy as np
+
+    state = collect_rng_state()
+    torch.save(state, tmp_path / "rng.pt")
+    expected = (torch.rand(3), np.random.rand(3), random.random())
+    restore_rng_state(torch.load(tmp_path / "rng.pt", weights_only=True))
+    again = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(expected[0], again[0])
+    assert np.array_equal(expected[1], again[1]) and expected[2] == again[2]
+
+
+def _start_long_run(run_dir: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    cmd = [
+        sys.executable, "-m", "gan_lightning", f"hydra.run.dir={run_dir}",
+        "trainer.max_epochs=100000", "callbacks.evaluation=null",
+    ]  # fmt: skip
+    return subprocess.Popen(
+        cmd, cwd=run_dir.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.time() + seconds
+    while not path.exists():
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        assert time.time() < deadline, f"{path} did not appear"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize(("sent", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_saves_a_checkpoint_and_the_run_resumes_from_it(sent, status, tmp_path):
+    run_dir = tmp_path / "run"
+    process = _start_long_run(run_dir)
+    _wait_for(run_dir / "checkpoints" / "last.ckpt", process)  # the first epoch is done
+    time.sleep(0.5)  # and the second has started
+    process.send_signal(sent)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == status, stderr[-2000:]
+    name = "SIGTERM" if sent == signal.SIGTERM else "SIGINT"
+    assert f"interrupted by {name}: saved {run_dir / 'checkpoints' / 'last.ckpt'}" in stderr
+    assert "Traceback" not in stderr
+    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "interrupted"
+    assert not list((run_dir / "checkpoints").glob("*.partial"))
+    # ckpt_path=last in the same run folder (how a requeued SLURM job restarts) continues it
+    epochs = saved["epoch"] + 1
+    result = run_cli("ckpt_path=last", f"trainer.max_epochs={epochs}", "callbacks.evaluation=null",
+                     run_dir=run_dir)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (
+        f"resuming from {run_dir / 'checkpoints' / 'last.ckpt'}"
+        in (run_dir / "train.log").read_text()
+    )
+    resumed = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert resumed["epoch"] == saved["epoch"]  # the interrupted epoch, now finished
+    assert resumed["global_step"] > saved["global_step"]
+
+
+def test_kill_9_never_leaves_a_half_written_last_ckpt(tmp_path):
+    """Killed at arbitrary moments while it checkpoints every epoch (~ every second), the run
+    folder's last.ckpt, when present, always loads."""
+    run_dir = tmp_path / "run"
+    process = _start_long_run(run_dir)
+    _wait_for(run_dir / "checkpoints" / "last.ckpt", process)
+    for _ in range(10):
+        time.sleep(0.37)
+        load_checkpoint(run_dir / "checkpoints" / "last.ckpt")  # loads while being replaced
+    process.kill()
+    process.communicate()
+    load_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    assert resolve_resume(str(run_dir), tmp_path).endswith("last.ckpt")
+
+
+def test_atomic_checkpoint_io_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
+    path = tmp_path / "last.ckpt"
+    io = AtomicCheckpointIO()
+    io.save_checkpoint({"value": torch.ones(1)}, path)
+
+    def failing_save(obj, target):
+        Path(target).write_bytes(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        io.save_checkpoint({"value": torch.zeros(1)}, path)
+    monkeypatch.undo()
+    assert torch.equal(torch.load(path, weights_only=True)["value"], torch.ones(1))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+
+
+# --- divergence ---------------------------------------------------------------------------------
+def _loader_with_nan_batch(bad_batch: int = 2, batches: int = 4) -> DataLoader:
+    images = torch.rand(batches * 8, *SHAPE) * 2 - 1
+    images[bad_batch * 8] = float("nan")
+    return DataLoader(TensorDataset(images, torch.zeros(len(images))), batch_size=8)
+
+
+def test_non_finite_loss_stops_with_the_step_and_the_loss():
+    model = make_gan(optimizer=partial(torch.optim.Adam, lr=1e-3))
+    with pytest.raises(TrainingDiverged, match=r"d_loss is nan at step 4 \(epoch 0\)"):
+        quiet_trainer(max_epochs=1).fit(model, _loader_with_nan_batch())
+
+
+def test_skip_mode_skips_the_bad_update_and_keeps_weights_finite():
+    model = make_gan(optimizer=partial(torch.optim.Adam, lr=1e-3), on_nonfinite="skip")
+    quiet_trainer(max_epochs=1).fit(model, _loader_with_nan_batch())
+    assert model.skipped_updates == 1
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_divergence_exits_3_and_keeps_the_last_good_checkpoint(tmp_path):
+    """lr x 1e30 after the first epoch (StepLR) blows the weights up in the second."""
+    run_dir = tmp_path / "run"
+    scheduler = (
+        "model.scheduler={_target_:torch.optim.lr_scheduler.StepLR,"
+        "_partial_:true,step_size:1,gamma:1e30}"
+    )
+    result = run_cli(*QUICK, "trainer.max_epochs=5", scheduler, run_dir=run_dir)
+    assert result.returncode == 3, result.stderr[-2000:]
+    line = [x for x in result.stderr.splitlines() if x.startswith("error: ")][0]
+    assert line.startswith("error: training diverged: ") and "(epoch 1)" in line
+    assert line.endswith(f"last good checkpoint: {run_dir / 'checkpoints' / 'last.ckpt'}")
+    saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert saved["epoch"] == 1  # the checkpoint of epoch 0, not of the diverged one
+    assert all(
+        torch.isfinite(v).all() for v in saved["state_dict"].values() if v.is_floating_point()
+    )
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "failed"
+
+
+# --- safe checkpoints ---------------------------------------------------------------------------
+class Payload:
+    """Any object: unpickling it would run code of this module."""
+
+
+def test_checkpoint_with_pickled_objects_is_refused(tmp_path):
+    path = tmp_path / "evil.ckpt"
+    torch.save({CHECKPOINT_KEY: {"version": "0.1.0", "config": {}}, "x": Payload()}, path)
+    with pytest.raises(UserError, match=r"holds pickled code \(tests.test_reliability.Payload\)"):
+        load_checkpoint(path)
+
+
+def test_checkpoint_of_another_version_says_so(tmp_path):
+    trainer = quiet_trainer(max_steps=2, default_root_dir=tmp_path)
+    model = make_gan()
+    model.run_config = {"model": {}}
+    trainer.fit(model, _loader_with_nan_batch(bad_batch=99, batches=2))
+    path = tmp_path / "old.ckpt"
+    trainer.save_checkpoint(path)
+    checkpoint = torch.load(path, weights_only=True)
+    assert load_checkpoint(path)[CHECKPOINT_KEY]["version"] == "0.1.0"
+    checkpoint[CHECKPOINT_KEY]["version"] = "9.0.0"
+    torch.save(checkpoint, path)
+    with pytest.raises(UserError, match=r"written by gan-lightning 9\.0\.0, which is incompatible"):
+        load_checkpoint(path)
+
+
+def test_resolve_resume(tmp_path):
+    assert resolve_resume("last", tmp_path) is None  # nothing to resume: a fresh start
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "epoch_001.ckpt").write_bytes(b"x")
+    assert resolve_resume(str(tmp_path), "elsewhere").endswith("epoch_001.ckpt")
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    assert resolve_resume("last", tmp_path) == str(tmp_path / "checkpoints" / "last.ckpt")
+    with pytest.raises(UserError, match="no such file"):
+        resolve_resume(str(tmp_path / "nope.ckpt"), tmp_path)
