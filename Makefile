@@ -19,10 +19,10 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 test: install
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest -m "not slow" -q -n 2
 
 test-all: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 train: install
 	$(PY) -m gan_lightning

@@ -53,21 +53,21 @@ def train(cfg: DictConfig) -> float | None:
         datamodule.validate()
     model = build(cfg.model, "model")
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
+    ckpt_path = resolve_resume(cfg.get("ckpt_path"), cfg.paths.output_dir)
+    if ckpt_path is not None:
+        check_resume(ckpt_path, model)  # before anything else is built or printed
+        log.info("resuming from %s", ckpt_path)
     callbacks = [build(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items() if c]
     loggers = [build(c, f"logger.{k}") for k, c in (cfg.get("logger") or {}).items() if c]
     trainer: pl.Trainer = build(
         cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False
     )
 
-    ckpt_path = resolve_resume(cfg.get("ckpt_path"), cfg.paths.output_dir)
-    if ckpt_path is not None:
-        check_resume(ckpt_path, model)
-        log.info("resuming from %s", ckpt_path)
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    except (SystemExit, SIGTERMException) as error:
+    except (SystemExit, SIGTERMException):
         _raise_if_interrupted(trainer, callbacks)
-        raise error
+        raise
     except TrainingDiverged as error:
         last = _checkpoint_path(trainer)
         kept = f"; last good checkpoint: {last}" if last else "; no checkpoint was saved yet"
