@@ -27,4 +27,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
     except BaseException:
         _remove(partial)
         raise
-    os.replace(partial, path)
+    try:
+        os.replace(partial, path)
+    except OSError:
+        _remove(partial)
+        raise

@@ -7,6 +7,7 @@ with ``weights_only=True``.
 
 from __future__ import annotations
 
+import logging
 import pickle
 import re
 from pathlib import Path
@@ -21,6 +22,8 @@ from torch import nn
 from gan_lightning.atomic import atomic_path
 from gan_lightning.errors import UserError
 from gan_lightning.models.adversarial import CHECKPOINT_KEY, check_version
+
+log = logging.getLogger(__name__)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -71,7 +74,14 @@ def resolve_resume(ckpt_path: str | None, output_dir: str | Path) -> str | None:
         return None
     if str(ckpt_path) == "last":
         last = Path(output_dir) / "checkpoints" / "last.ckpt"
-        return str(last) if last.is_file() else None
+        if not last.is_file():
+            log.warning(
+                "ckpt_path=last: no %s yet, starting fresh (resuming needs the run folder of the "
+                "interrupted run: hydra.run.dir=...)",
+                last,
+            )
+            return None
+        return str(last)
     path = Path(ckpt_path)
     if path.is_dir():
         folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
@@ -88,12 +98,28 @@ def resolve_resume(ckpt_path: str | None, output_dir: str | Path) -> str | None:
 
 def check_resume(path: str, model: nn.Module) -> None:
     """Refuse, before training, a checkpoint that is not ours or belongs to another variant."""
-    extras = load_checkpoint(path)[CHECKPOINT_KEY]
+    checkpoint = load_checkpoint(path)
+    extras = checkpoint[CHECKPOINT_KEY]
     variant, wanted = extras.get("variant"), type(model).__name__
     if variant != wanted:
         raise UserError(
             f"ckpt_path={path} is a {variant} checkpoint but this run builds a {wanted}; resume "
             "with the model=... (and overrides) of the run that wrote it"
+        )
+    saved, built = checkpoint["state_dict"], model.state_dict()
+    missing = sorted(set(built) - set(saved))
+    unexpected = sorted(set(saved) - set(built))
+    reshaped = [k for k in built if k in saved and saved[k].shape != built[k].shape]
+    if missing or unexpected or reshaped:
+        first = (
+            f"{reshaped[0]} is {tuple(saved[reshaped[0]].shape)} in the checkpoint, "
+            f"{tuple(built[reshaped[0]].shape)} here"
+            if reshaped
+            else f"{(missing or unexpected)[0]} is {'missing from' if missing else 'extra in'} it"
+        )
+        raise UserError(
+            f"ckpt_path={path} holds other networks than this run builds ({first}); resume "
+            "with the model and data overrides of the run that wrote it"
         )
 
 

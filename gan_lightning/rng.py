@@ -19,7 +19,8 @@ def collect_rng_state() -> dict[str, Any]:
     version, python_state, python_gauss = random.getstate()
     return {
         "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        # only when CUDA is in use: querying it would initialise it in CPU runs
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
         "numpy": {
             "kind": str(kind),
             "keys": torch.from_numpy(keys.astype(np.int64)),
@@ -34,7 +35,11 @@ def collect_rng_state() -> dict[str, Any]:
 def restore_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if state.get("cuda") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        # a run resumed on fewer GPUs restores the devices it has
+        for device, cuda_state in zip(
+            range(torch.cuda.device_count()), state["cuda"], strict=False
+        ):
+            torch.cuda.set_rng_state(cuda_state, device)
     numpy_state = state["numpy"]
     np.random.set_state(
         (

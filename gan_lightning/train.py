@@ -6,7 +6,6 @@ order, reports problems as one line, and records how the run ended in ``status.j
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -19,10 +18,12 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.trainer.states import TrainerStatus
 from pytorch_lightning.utilities.exceptions import SIGTERMException
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from gan_lightning.callbacks.interruption import InterruptionCheckpoint
 from gan_lightning.callbacks.sample_grid import SampleGridCallback
 from gan_lightning.checkpoints import check_resume, resolve_resume
+from gan_lightning.commands import write_json_atomic
 from gan_lightning.config_check import check_config
 from gan_lightning.errors import TrainingDiverged, UserError
 from gan_lightning.printing import print_config_tree
@@ -44,6 +45,7 @@ def build(node: DictConfig, where: str, **kwargs: Any) -> Any:
 def train(cfg: DictConfig) -> float | None:
     """Train one run; returns ``cfg.optimized_metric`` from the final metrics when it is set."""
     check_config(cfg)
+    _write_status(cfg, "running")  # replaces the "completed" of an earlier run in this folder
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
     print_config_tree(cfg)
@@ -101,7 +103,7 @@ def _raise_if_interrupted(trainer: pl.Trainer, callbacks: list[Any]) -> None:
     for callback in callbacks:
         if isinstance(callback, InterruptionCheckpoint) and callback.signal_name:
             raise Interrupted(callback.signal_name, callback.saved) from None
-    raise Interrupted("SIGINT", None) from None
+    raise Interrupted("SIGINT" if isinstance(sys.exc_info()[1], SystemExit) else "SIGTERM", None)
 
 
 def _report_outputs(trainer: pl.Trainer, callbacks: list[Any]) -> None:
@@ -124,9 +126,8 @@ def _write_status(cfg: DictConfig, status: str, **fields: Any) -> None:
         output_dir = Path(cfg.paths.output_dir)
     except Exception:  # the config itself is broken: there is no run folder to mark
         return
-    if output_dir.is_dir():
-        text = json.dumps({"status": status, **fields}, indent=2, sort_keys=True) + "\n"
-        (output_dir / "status.json").write_text(text)
+    if output_dir.is_dir() and rank_zero_only.rank == 0:
+        write_json_atomic(output_dir / "status.json", {"status": status, **fields})
 
 
 def check_run_dir(argv: list[str]) -> None:

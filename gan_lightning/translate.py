@@ -102,7 +102,8 @@ def main(argv: Sequence[str]) -> Path:
         raise UserError(f"no images (jpg, png, bmp, webp) in {source}")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     generator = generator.to(device)
-    channels, image_size = int(config.data.channels), int(config.data.image_size)
+    channels = int(getattr(generator, "in_channels", config.data.channels))
+    image_size = int(config.data.image_size)
     multiple = int(getattr(generator, "stride_product", 8))
     written, failed = 0, []
     with atomic_path(out) as partial, torch.no_grad():

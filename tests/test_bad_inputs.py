@@ -42,6 +42,9 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
         "model.discriminator_a.num_layers=1", "debug=smoke", run_dir=cyclegan,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
+    gan = root / "gan_run"
+    result = run_cli("debug=smoke", "callbacks.evaluation=null", run_dir=gan)
+    assert result.returncode == 0, result.stderr[-2000:]
     not_a_folder = root / "a_file"
     not_a_folder.write_text("x")
     return {
@@ -53,6 +56,7 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
         "CYCLEGAN_CKPT": cyclegan / "checkpoints" / "last.ckpt",
         "FILE": not_a_folder,
         "UNPAIRED": unpaired,
+        "GAN_CKPT": gan / "checkpoints" / "last.ckpt",
     }
 
 
@@ -127,6 +131,12 @@ CASES = [
         ("ckpt_path=CYCLEGAN_CKPT",),
         2,
         "error: ckpt_path=CYCLEGAN_CKPT is a CycleGAN checkpoint but this run builds a GAN",
+    ),
+    (
+        "checkpoint of another architecture",
+        ("ckpt_path=GAN_CKPT", "model.generator.hidden_dims=[64,64]"),
+        2,
+        "error: ckpt_path=GAN_CKPT holds other networks than this run builds (generator.body",
     ),
     (
         "checkpoint file that is not a checkpoint",

@@ -161,6 +161,23 @@ def test_a_signal_saves_a_checkpoint_and_the_run_resumes_from_it(sent, status, t
     assert resumed["global_step"] > saved["global_step"]
 
 
+def test_an_interruption_before_the_first_update_saves_nothing(tmp_path):
+    from types import SimpleNamespace
+
+    from gan_lightning.callbacks.interruption import InterruptionCheckpoint
+
+    callback = InterruptionCheckpoint(str(tmp_path))
+    trainer = SimpleNamespace(global_step=7, save_checkpoint=lambda path: path.write_text("x"))
+    callback.on_exception(trainer, None, KeyboardInterrupt())  # still setting up
+    assert callback.saved is None and not (tmp_path / "last.ckpt").exists()
+    callback.on_train_start(trainer, None)  # resumed at step 7
+    callback.on_exception(trainer, None, KeyboardInterrupt())
+    assert callback.saved is None
+    trainer.global_step = 9
+    callback.on_exception(trainer, None, KeyboardInterrupt())
+    assert callback.saved == tmp_path / "last.ckpt" and callback.signal_name == "SIGINT"
+
+
 @pytest.mark.slow
 def test_kill_9_never_leaves_a_half_written_last_ckpt(tmp_path):
     """Killed at arbitrary moments while it checkpoints every epoch (~ every second), the run

@@ -156,3 +156,11 @@ def test_failed_download_leaves_nothing_behind(tmp_path, monkeypatch):
     with pytest.raises(UserError, match=r"download of http://\S+horse2zebra.zip failed"):
         make(root, archive="horse2zebra", download=True).prepare_data()
     assert list((tmp_path / "data").iterdir()) == []
+
+
+def test_download_into_a_partial_folder_is_refused(tmp_path):
+    root = tmp_path / "data" / "horse2zebra"
+    write_domain(root / "trainA", 2)  # trainB missing
+    with pytest.raises(UserError, match="exists but lacks trainA/ or trainB/; move it away"):
+        make(root, archive="horse2zebra", download=True).prepare_data()
+    assert sorted(p.name for p in root.iterdir()) == ["trainA"]

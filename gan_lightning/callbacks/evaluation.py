@@ -13,6 +13,7 @@ from gan_lightning.metrics.translation import TranslationInputs
 from gan_lightning.sampling import Sampler
 
 log = logging.getLogger(__name__)
+TRANSLATION_BATCH = 16
 
 
 class EvaluationCallback(pl.Callback):
@@ -61,8 +62,9 @@ class EvaluationCallback(pl.Callback):
         if (trainer.current_epoch + 1) % self.every_n_epochs != 0:
             return
         if hasattr(pl_module, "translators"):  # image-to-image: scored on the test images
+            batch_size = min(self.batch_size, TRANSLATION_BATCH)  # full-size images, two nets
             inputs: EvaluationInputs | TranslationInputs = TranslationInputs(
-                pl_module.translators(), trainer.datamodule, self.batch_size, self.seed
+                pl_module.translators(), trainer.datamodule, batch_size, self.seed
             )
         else:
             inputs = EvaluationInputs(

@@ -18,12 +18,19 @@ class InterruptionCheckpoint(pl.Callback):
 
     SIGTERM is caught by Lightning, which stops at the end of the current batch; SLURM sends it
     before pre-empting or at the time limit (``--signal`` gives the job the time to save).
+    A run stopped before its first update saves nothing, so a good ``last.ckpt`` is never
+    replaced by an untrained model. The checkpoint is mid-epoch: resuming from it continues
+    the run, but not bit for bit (see README, Long runs).
     """
 
     def __init__(self, dirpath: str) -> None:
         self.dirpath = Path(dirpath)
         self.saved: Path | None = None
         self.signal_name: str | None = None
+        self.start_step: int | None = None  # global_step when training started
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.start_step = trainer.global_step
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
@@ -33,6 +40,10 @@ class InterruptionCheckpoint(pl.Callback):
         elif isinstance(exception, SIGTERMException):
             self.signal_name = "SIGTERM"
         else:
+            return
+        if self.start_step is None or trainer.global_step <= self.start_step:
+            # stopped while setting up or restoring: the checkpoint on disk is still the newest
+            log.info("interrupted by %s before any update: nothing to save", self.signal_name)
             return
         path = self.dirpath / "last.ckpt"
         trainer.save_checkpoint(path)  # only rank 0 writes; every rank must call it under DDP

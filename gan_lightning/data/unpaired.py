@@ -168,6 +168,11 @@ class UnpairedDataModule(pl.LightningDataModule):
         from torchvision.datasets.utils import download_url, extract_archive
 
         url = ARCHIVE_URL.format(name=self.archive)
+        if self.root.is_dir() and any(self.root.iterdir()):
+            raise UserError(
+                f"{self.root.resolve()} exists but lacks trainA/ or trainB/; move it away to "
+                f"download {self.archive} there, or complete it by hand"
+            )
         parent = self.root.parent
         parent.mkdir(parents=True, exist_ok=True)
         zip_path = parent / f"{self.archive}.zip"

@@ -121,7 +121,7 @@ class AdversarialModule(pl.LightningModule):
         if not self._finite(loss, name):
             return
         self.manual_backward(loss)
-        if self.on_nonfinite == "skip" and not self._gradients_finite(optimizer):
+        if self.on_nonfinite == "skip" and not self._agreed(self._gradients_finite(optimizer)):
             optimizer.zero_grad(set_to_none=True)
             self._skip(f"a gradient of the {name} update is not finite")
             return
@@ -133,10 +133,16 @@ class AdversarialModule(pl.LightningModule):
     def _where(self) -> str:
         return f"at step {self.global_step} (epoch {self.current_epoch})"
 
+    def _agreed(self, ok: bool) -> bool:
+        """Under DDP every rank must take the same branch (or the gradient all-reduce hangs)."""
+        if self._trainer is None:
+            return ok
+        return bool(self.trainer.strategy.reduce_boolean_decision(ok, all=True))
+
     def _finite(self, loss: Tensor, name: str) -> bool:
-        if bool(torch.isfinite(loss)):
+        if self._agreed(bool(torch.isfinite(loss))):
             return True
-        problem = f"{name} is {float(loss)}"
+        problem = f"{name} is {float(loss.detach())}"
         if self.on_nonfinite == "skip":
             self._skip(problem)
             return False
@@ -193,10 +199,11 @@ class AdversarialModule(pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         # Runs before ModelCheckpoint (a monitoring callback): non-finite weights never replace
         # the last good checkpoint.
-        for name, parameter in self.named_parameters():
-            if not bool(torch.isfinite(parameter).all()):
+        tensors = [*self.named_parameters(), *self.named_buffers()]
+        for name, tensor in tensors:  # buffers too: BatchNorm statistics saw every forward pass
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
                 raise TrainingDiverged(
-                    f"training diverged: weights {name} are not finite {self._where()}; "
+                    f"training diverged: {name} is not finite {self._where()}; "
                     "lower the learning rate or clip gradients"
                 )
         if self.scheduler_factory is None:
@@ -231,7 +238,8 @@ class AdversarialModule(pl.LightningModule):
         check_version(extras.get("version"), "checkpoint")
         self.d_updates_since_g = int(extras.get("d_updates_since_g", 0))
         self.skipped_updates = int(extras.get("skipped_updates", 0))
-        if "rng" in extras:
+        fitting = self._trainer is not None and self.trainer.state.fn == "fit"
+        if "rng" in extras and fitting:  # resuming; a plain load leaves the caller's RNG alone
             restore_rng_state(extras["rng"])
 
 

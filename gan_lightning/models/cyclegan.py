@@ -9,6 +9,7 @@ one optimizer and both discriminators another, so the shared adversarial step of
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from itertools import chain
 from typing import Any
@@ -27,6 +28,8 @@ from gan_lightning.models.adversarial import (
     generate_in_eval_mode,
 )
 from gan_lightning.models.image_pool import ImagePool
+
+log = logging.getLogger(__name__)
 
 
 class CycleGAN(AdversarialModule):
@@ -167,6 +170,12 @@ class CycleGAN(AdversarialModule):
     # --- sample grids -----------------------------------------------------------------------------
     def on_train_start(self) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)
+        batch_norm = any(isinstance(m, nn.BatchNorm2d) for m in self.generator_ab.modules())
+        if batch_norm and getattr(datamodule, "batch_size", 2) == 1:
+            log.warning(
+                "BatchNorm with batch_size=1: eval-mode outputs (grids, translate) use running "
+                "statistics unlike training's; set model.generator_ab.norm=instance (the paper's)"
+            )
         if datamodule is not None and hasattr(datamodule, "preview_batch"):
             grid_a, grid_b = datamodule.preview_batch(self.num_grid_images)
             self.grid_a, self.grid_b = grid_a.to(self.device), grid_b.to(self.device)
