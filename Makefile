@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml
 test: install
 	$(PY) -m pytest -m "not slow" -q -n 2
 
-test-all: install
-	$(PY) -m pytest -q -n 2
+test-all: install  # slow tests one at a time: each is a long training run using both cores
+	$(PY) -m pytest -m "not slow" -q -n 2
+	$(PY) -m pytest -m slow -q
 
 train: install
 	$(PY) -m gan_lightning
