@@ -97,7 +97,8 @@ def main(argv: Sequence[str]) -> Path:
         raise UserError("output= must differ from input=: inputs are never overwritten")
     generator, config = load_network(args["ckpt"], GENERATORS[args["direction"]])
     files = list_images(source)
-    others = sum(1 for p in source.iterdir() if p.is_file() and p not in set(files))
+    images = set(files)
+    others = sum(1 for p in source.iterdir() if p.is_file() and p not in images)
     if not files:
         raise UserError(f"no images (jpg, png, bmp, webp) in {source}")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

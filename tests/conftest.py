@@ -96,6 +96,22 @@ def write_domain(folder: Path, n: int, size=(40, 30), mode="RGB", suffix=".jpg",
         Image.fromarray(pixels).convert(mode).save(folder / f"{prefix}{i:04d}{suffix}")
 
 
+# CycleGAN small enough for a CPU test run: 16 px, 8-wide nets, one residual block, 1-layer D.
+TINY_CYCLEGAN = (
+    "model=cyclegan",
+    "data=unpaired",
+    "data.image_size=16",
+    "data.load_size=18",
+    "data.batch_size=2",
+    "data.num_workers=0",
+    "data.pin_memory=false",
+    "model.generator_ab.base_width=8",
+    "model.generator_ab.num_blocks=1",
+    "model.discriminator_a.base_width=8",
+    "model.discriminator_a.num_layers=1",
+)
+
+
 def write_unpaired(root: Path, a: int = 6, b: int = 4, test: bool = True) -> Path:
     """A CycleGAN-layout set: trainA jpgs (40x30), trainB pngs (30x30), small test folders."""
     write_domain(root / "trainA", a, seed=1)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, write_faces, write_mnist, write_unpaired
+from tests.conftest import TINY_CYCLEGAN, run_cli, write_faces, write_mnist, write_unpaired
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +35,7 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     junk.write_bytes(b"this is not a checkpoint")
     cyclegan = root / "cyclegan_run"
     unpaired = write_unpaired(root / "unpaired")
-    result = run_cli(
-        "model=cyclegan", "data=unpaired", f"data.root={unpaired}", "data.image_size=16",
-        "data.batch_size=2", "data.num_workers=0", "model.generator_ab.base_width=8",
-        "model.generator_ab.num_blocks=1", "model.discriminator_a.base_width=8",
-        "model.discriminator_a.num_layers=1", "debug=smoke", run_dir=cyclegan,
-    )  # fmt: skip
+    result = run_cli(*TINY_CYCLEGAN, f"data.root={unpaired}", "debug=smoke", run_dir=cyclegan)
     assert result.returncode == 0, result.stderr[-2000:]
     gan = root / "gan_run"
     result = run_cli("debug=smoke", "callbacks.evaluation=null", run_dir=gan)

@@ -20,7 +20,7 @@ from gan_lightning.checkpoints import AtomicCheckpointIO, load_checkpoint, resol
 from gan_lightning.errors import TrainingDiverged, UserError
 from gan_lightning.models.adversarial import CHECKPOINT_KEY
 from gan_lightning.rng import collect_rng_state, restore_rng_state
-from tests.conftest import quiet_trainer, run_cli, write_unpaired
+from tests.conftest import TINY_CYCLEGAN, quiet_trainer, run_cli, write_unpaired
 from tests.test_adversarial import SHAPE, make_gan
 
 QUICK = (
@@ -29,17 +29,7 @@ QUICK = (
     "callbacks.evaluation=null",
 )
 CYCLEGAN = (
-    "model=cyclegan",
-    "data=unpaired",
-    "data.image_size=16",
-    "data.load_size=20",
-    "data.batch_size=2",
-    "data.num_workers=0",
-    "data.pin_memory=false",
-    "model.generator_ab.base_width=8",
-    "model.generator_ab.num_blocks=1",
-    "model.discriminator_a.base_width=8",
-    "model.discriminator_a.num_layers=1",
+    *TINY_CYCLEGAN,
     "model.pool_size=3",
     "model.lambda_identity=0.5",
 )

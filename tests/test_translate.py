@@ -16,20 +16,10 @@ from gan_lightning.metrics.translation import (
     TranslationDistance,
     TranslationInputs,
 )
-from tests.conftest import run_cli, write_domain, write_unpaired
+from tests.conftest import TINY_CYCLEGAN, run_cli, write_domain, write_unpaired
 
 TINY = (
-    "model=cyclegan",
-    "data=unpaired",
-    "data.image_size=16",
-    "data.load_size=18",
-    "data.batch_size=2",
-    "data.num_workers=0",
-    "data.pin_memory=false",
-    "model.generator_ab.base_width=8",
-    "model.generator_ab.num_blocks=1",
-    "model.discriminator_a.base_width=8",
-    "model.discriminator_a.num_layers=1",
+    *TINY_CYCLEGAN,
     "trainer.max_epochs=1",
     "trainer.limit_train_batches=3",
     "callbacks.evaluation.batch_size=2",
