@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 
 def collect_rng_state() -> dict[str, Any]:
@@ -52,3 +53,24 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     )
     python_state = state["python"]
     random.setstate((python_state["version"], tuple(python_state["state"]), python_state["gauss"]))
+
+
+def seed_for_rank(rank: int) -> None:
+    """Give this process its own random streams, derived from the run's seed and its rank.
+
+    ``seed_everything`` seeds every DDP process alike, so they would draw the same latents and
+    the same CycleGAN partners: each rank's fakes would be copies of the others'.
+    """
+    seed = (torch.initial_seed() + 1_000_003 * rank) % 2**63
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def gather_rng_states(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every rank's state, in rank order (a collective: every rank must call it)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return [state]
+    states: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(states, state)
+    return states

@@ -14,7 +14,9 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.trainer.states import TrainerStatus
 from pytorch_lightning.utilities.exceptions import SIGTERMException
@@ -25,6 +27,7 @@ from gan_lightning.callbacks.sample_grid import SampleGridCallback
 from gan_lightning.checkpoints import check_resume, resolve_resume
 from gan_lightning.commands import write_json_atomic
 from gan_lightning.config_check import check_config
+from gan_lightning.distributed import check_distributed_setup
 from gan_lightning.errors import TrainingDiverged, UserError
 from gan_lightning.printing import print_config_tree
 
@@ -48,7 +51,7 @@ def train(cfg: DictConfig) -> float | None:
     _write_status(cfg, "running")  # replaces the "completed" of an earlier run in this folder
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    print_config_tree(cfg)
+    rank_zero_only(print_config_tree)(cfg)
 
     datamodule = build(cfg.data, "data")
     if hasattr(datamodule, "validate"):
@@ -64,6 +67,7 @@ def train(cfg: DictConfig) -> float | None:
     trainer: pl.Trainer = build(
         cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False
     )
+    check_distributed_setup(trainer, bool(cfg.trainer.get("sync_batchnorm")), _multirun())
 
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
@@ -107,6 +111,8 @@ def _raise_if_interrupted(trainer: pl.Trainer, callbacks: list[Any]) -> None:
 
 
 def _report_outputs(trainer: pl.Trainer, callbacks: list[Any]) -> None:
+    if not trainer.is_global_zero:
+        return
     for callback in callbacks:
         if isinstance(callback, SampleGridCallback):
             print(f"samples:     {callback.output_dir}")
@@ -118,6 +124,10 @@ def _checkpoint_path(trainer: pl.Trainer) -> str:
     callback = trainer.checkpoint_callback
     path = getattr(callback, "last_model_path", "") or getattr(callback, "best_model_path", "")
     return path if path and Path(path).is_file() else ""
+
+
+def _multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def _write_status(cfg: DictConfig, status: str, **fields: Any) -> None:
@@ -133,7 +143,14 @@ def _write_status(cfg: DictConfig, status: str, **fields: Any) -> None:
 def check_run_dir(argv: list[str]) -> None:
     """Hydra creates the run folder before any of our code runs and reports a failure as a
     traceback; check the folder given (or ./outputs) can be created, and say so in one line."""
-    multirun = "-m" in argv or "--multirun" in argv
+    multirun = (
+        "-m" in argv
+        or "--multirun" in argv
+        or any(
+            a.startswith("hparams_search=")
+            for a in argv  # its config sets hydra.mode=MULTIRUN
+        )
+    )
     key = "hydra.sweep.dir=" if multirun else "hydra.run.dir="
     given = [a.split("=", 1)[1] for a in argv if a.startswith(key)]
     target = Path(given[-1] if given else ("multirun" if multirun else "outputs"))
@@ -158,20 +175,32 @@ def check_run_dir(argv: list[str]) -> None:
 def main(cfg: DictConfig) -> float | None:
     try:
         return train(cfg)
-    except UserError as error:
-        message = str(error)
-        _write_status(cfg, "failed", error=message)
-        print(f"error: {message}", file=sys.stderr)
+    except UserError as error:  # TrainingDiverged included
+        _write_status(cfg, "failed", error=str(error))
+        print(f"error: {error}", file=sys.stderr)
+        if _multirun():  # the other runs of the sweep go on; the summary lists this one
+            return _failed_value(cfg)
         sys.exit(error.exit_status)
-    except Interrupted as stop:
+    except Interrupted as stop:  # also ends a sweep: Ctrl-C means stop everything
         where = f"saved {stop.checkpoint}; resume with ckpt_path=" if stop.checkpoint else ""
         resume = f"{where}{stop.checkpoint}" if stop.checkpoint else "no checkpoint saved"
         _write_status(cfg, "interrupted", signal=stop.signal_name, checkpoint=str(stop.checkpoint))
         print(f"interrupted by {stop.signal_name}: {resume}", file=sys.stderr)
         sys.exit(128 + (15 if stop.signal_name == "SIGTERM" else 2))
+    except Exception as error:
+        _write_status(cfg, "failed", error=f"{type(error).__name__}: {error}")
+        if not _multirun():
+            raise
+        log.exception("run failed")
+        return _failed_value(cfg)
     except BaseException as error:
         _write_status(cfg, "failed", error=f"{type(error).__name__}: {error}")
         raise
+
+
+def _failed_value(cfg: DictConfig) -> float | None:
+    """What a failed sweep run returns: NaN makes Optuna record the trial as failed."""
+    return float("nan") if cfg.get("optimized_metric") else None
 
 
 if __name__ == "__main__":

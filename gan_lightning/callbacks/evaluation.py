@@ -53,7 +53,7 @@ class EvaluationCallback(pl.Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self.metrics is None:
             self.metrics, skipped = applicable_metrics(trainer.datamodule, self.settings)
-            for line in skipped:
+            for line in skipped if trainer.is_global_zero else ():
                 log.info("evaluation skips %s", line)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

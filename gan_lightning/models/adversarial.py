@@ -26,7 +26,12 @@ from torch.optim import Optimizer
 from gan_lightning import __version__
 from gan_lightning.errors import TrainingDiverged, UserError
 from gan_lightning.losses import AdversarialLoss
-from gan_lightning.rng import collect_rng_state, restore_rng_state
+from gan_lightning.rng import (
+    collect_rng_state,
+    gather_rng_states,
+    restore_rng_state,
+    seed_for_rank,
+)
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 SchedulerFactory = Callable[[Optimizer], Any]
@@ -186,6 +191,7 @@ class AdversarialModule(pl.LightningModule):
             on_step=True,
             on_epoch=True,
             batch_size=batch_size,
+            sync_dist=True,  # under DDP: the mean over ranks (one all-reduce per key and step)
         )
         self.log_dict(  # the progress bar shows the two losses only
             {k: logs[k] for k in ("d_loss", "g_loss") if k in logs},
@@ -195,6 +201,10 @@ class AdversarialModule(pl.LightningModule):
             logger=False,
             batch_size=batch_size,
         )
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.trainer.world_size > 1:
+            seed_for_rank(self.trainer.global_rank)  # a resumed run then restores its own state
 
     def on_train_epoch_end(self) -> None:
         # Runs before ModelCheckpoint (a monitoring callback): non-finite weights never replace
@@ -222,6 +232,8 @@ class AdversarialModule(pl.LightningModule):
 
     # --- checkpoint extras -----------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # every rank runs this (rank 0 alone writes the file), so the states can be gathered
+        rng_per_rank = gather_rng_states(collect_rng_state())
         checkpoint[CHECKPOINT_KEY] = {
             "version": __version__,
             "variant": type(self).__name__,
@@ -230,7 +242,8 @@ class AdversarialModule(pl.LightningModule):
             "skipped_updates": self.skipped_updates,
             # The global RNGs drive the shuffling, augmentation, latents and pools: restoring
             # them makes a resumed run draw what the uninterrupted run would have drawn.
-            "rng": collect_rng_state(),
+            "rng": rng_per_rank[0],
+            "rng_per_rank": rng_per_rank,
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -240,7 +253,17 @@ class AdversarialModule(pl.LightningModule):
         self.skipped_updates = int(extras.get("skipped_updates", 0))
         fitting = self._trainer is not None and self.trainer.state.fn == "fit"
         if "rng" in extras and fitting:  # resuming; a plain load leaves the caller's RNG alone
-            restore_rng_state(extras["rng"])
+            self._restore_rng(extras)
+
+    def _restore_rng(self, extras: dict[str, Any]) -> None:
+        rank, world_size = self.trainer.global_rank, self.trainer.world_size
+        per_rank = extras.get("rng_per_rank") or []
+        if len(per_rank) == world_size:
+            restore_rng_state(per_rank[rank])
+            return
+        restore_rng_state(extras["rng"])  # another world size: distinct streams, not the same
+        if world_size > 1:
+            seed_for_rank(rank)
 
 
 def check_version(saved: str | None, what: str) -> None:

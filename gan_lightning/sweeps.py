@@ -1,0 +1,85 @@
+"""The summary of a ``-m`` sweep: one row per run, written when the last run has finished.
+
+Each run records how it ended in its own ``status.json`` (train.py), so the summary is read
+from the run folders: it works the same whichever launcher ran the jobs (in this process, in
+SLURM jobs) and whichever sweeper chose them (the basic grid, Optuna).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from gan_lightning.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+SUMMARY_CSV = "summary.csv"
+SUMMARY_JSON = "summary.json"
+
+
+def collect_runs(sweep_dir: Path) -> list[dict[str, Any]]:
+    """One row per run folder (those holding ``.hydra/overrides.yaml``), in job order."""
+    rows = []
+    for overrides_file in sweep_dir.glob("**/.hydra/overrides.yaml"):
+        run_dir = overrides_file.parent.parent
+        status_file = run_dir / "status.json"
+        # a run killed before train() started, or mid-run without a chance to say so
+        status: dict[str, Any] = {"status": "no status"}
+        if status_file.is_file():
+            status = json.loads(status_file.read_text())
+        rows.append(
+            {
+                "run": run_dir.relative_to(sweep_dir).as_posix(),
+                "overrides": " ".join(OmegaConf.load(overrides_file)),
+                "status": status.get("status", "unknown"),
+                "error": status.get("error", ""),
+                "metrics": status.get("metrics", {}),
+            }
+        )
+    return sorted(rows, key=lambda row: _job_order(row["run"]))
+
+
+def _job_order(name: str) -> tuple[int, str]:
+    return (int(name), "") if name.isdigit() else (sys.maxsize, name)
+
+
+def write_summary(sweep_dir: Path, rows: list[dict[str, Any]]) -> Path:
+    """``summary.csv`` (one column per final metric) and ``summary.json`` in the sweep folder."""
+    metric_names = sorted({name for row in rows for name in row["metrics"]})
+    with atomic_path(sweep_dir / SUMMARY_CSV) as partial:
+        with open(partial, "w", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(["run", "status", "overrides", *metric_names, "error"])
+            for row in rows:
+                metrics = [row["metrics"].get(name, "") for name in metric_names]
+                writer.writerow(
+                    [row["run"], row["status"], row["overrides"], *metrics, row["error"]]
+                )
+    with atomic_path(sweep_dir / SUMMARY_JSON) as partial:
+        Path(partial).write_text(json.dumps(rows, indent=2) + "\n")
+    return sweep_dir / SUMMARY_CSV
+
+
+class SweepSummary(Callback):
+    """Hydra callback (``hydra.callbacks``): writes the summary and, if any run did not
+    complete, makes the sweep exit with status 1 after every run has had its turn."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():  # no job was launched
+            return
+        rows = collect_runs(sweep_dir)
+        path = write_summary(sweep_dir, rows)
+        bad = [row for row in rows if row["status"] != "completed"]
+        print(f"sweep: {len(rows) - len(bad)} of {len(rows)} runs completed; summary: {path}")
+        for row in bad:
+            print(f"  run {row['run']} ({row['overrides']}): {row['status']} {row['error']}")
+        if bad:
+            sys.exit(1)

@@ -1,0 +1,139 @@
+"""DDP on the CPU: ``trainer=ddp_cpu`` runs 2 processes over gloo, through the real CLI.
+
+Each run carries the ``DistributedSyncCheck`` callback, which records per batch every rank's
+parameter checksum and batch checksums; the tests then check what DDP promises: after every
+step the ranks hold the same weights, and they never train on the same images.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from gan_lightning.callbacks.ddp_check import DistributedSyncCheck, _tensors
+from tests.conftest import TINY_CYCLEGAN, run_cli, write_unpaired
+from tests.test_cli import status_of
+
+CHECK = "gan_lightning.callbacks.ddp_check.DistributedSyncCheck"
+BATCHES = 3
+VARIANTS = {
+    "gan": ("model=gan", "data=digits", "data.batch_size=16"),
+    "gan2d": ("model=gan2d", "data=ring", "data.batch_size=32"),
+    "dcgan": ("model=dcgan", "data=svhn", "data.batch_size=8"),  # BatchNorm in G and D
+    "cgan": ("model=cgan", "data=mnist", "data.batch_size=16"),
+    "cyclegan": (*TINY_CYCLEGAN, "data.root=${paths.data_dir}/unpaired"),
+}
+
+
+def run_ddp(overrides, tmp_path: Path, data_root: Path, *extra: str):
+    run_dir = tmp_path / "run"
+    record = tmp_path / "sync.jsonl"
+    result = run_cli(
+        *overrides,
+        "trainer=ddp_cpu",
+        "trainer.max_epochs=1",
+        f"trainer.limit_train_batches={BATCHES}",
+        "callbacks.evaluation=null",
+        f"paths.data_dir={data_root}",
+        f"+callbacks.ddp_check._target_={CHECK}",
+        f"+callbacks.ddp_check.record={record}",
+        *extra,
+        run_dir=run_dir,
+        timeout=240,
+    )
+    return result, run_dir, record
+
+
+@pytest.fixture
+def ddp_data(data_root: Path) -> Path:
+    write_unpaired(data_root / "unpaired", a=12, b=12)
+    return data_root
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_two_cpu_processes_share_weights_and_split_the_data(variant, tmp_path, ddp_data):
+    result, run_dir, record = run_ddp(VARIANTS[variant], tmp_path, ddp_data)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert [line["batch"] for line in lines] == list(range(BATCHES))
+    for line in lines:
+        assert line["max_weight_gap"] == 0.0  # bitwise-equal parameters after every step
+        rank0, rank1 = line["batch_sums"]
+        assert len(rank0) == len(rank1) >= 1
+        for a, b in zip(rank0, rank1, strict=True):
+            assert a != b  # each rank trained on its own shard (both domains for CycleGAN)
+    # the steps changed the weights: the check compared live parameters, not a frozen copy
+    assert len({line["weight_sums"][0] for line in lines}) == BATCHES
+    # rank 0 alone wrote the run folder's files, and rank 1 made no run folder of its own
+    assert status_of(run_dir)["status"] == "completed"
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert sorted(p.name for p in run_dir.iterdir() if p.is_dir()) == [
+        ".hydra",
+        "checkpoints",
+        "csv",
+        "samples",
+    ]
+    assert [p.parent for p in tmp_path.rglob("status.json")] == [run_dir]
+    assert result.stdout.count("checkpoints: ") == 1
+    # the logged losses are means over both ranks, one row per logging step
+    header, *rows = (run_dir / "csv" / "metrics.csv").read_text().splitlines()
+    assert "train/d_loss_epoch" in header and rows
+
+
+def test_ddp_resume_restores_each_ranks_random_stream(tmp_path, ddp_data):
+    """A resumed DDP run continues every rank's own RNG state, not rank 0's on both."""
+    from gan_lightning.checkpoints import load_checkpoint
+
+    overrides = VARIANTS["gan"]
+    result, run_dir, _ = run_ddp(overrides, tmp_path, ddp_data)
+    assert result.returncode == 0, result.stderr[-3000:]
+    extras = load_checkpoint(run_dir / "checkpoints" / "last.ckpt")["gan_lightning"]
+    per_rank = extras["rng_per_rank"]
+    assert len(per_rank) == 2
+    assert not torch.equal(per_rank[0]["torch"], per_rank[1]["torch"])
+    assert torch.equal(extras["rng"]["torch"], per_rank[0]["torch"])
+
+    (tmp_path / "again").mkdir()
+    resumed, _, record = run_ddp(
+        overrides,
+        tmp_path / "again",
+        ddp_data,
+        f"ckpt_path={run_dir}",
+        "trainer.max_epochs=2",
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    assert len(lines) == BATCHES and all(line["max_weight_gap"] == 0.0 for line in lines)
+
+
+def test_sync_check_is_silent_in_a_single_process(tmp_path):
+    """One process has nothing to compare: the callback neither gathers nor records."""
+    record = tmp_path / "sync.jsonl"
+    result = run_cli(
+        "debug=fast_dev_run",
+        f"+callbacks.ddp_check._target_={CHECK}",
+        f"+callbacks.ddp_check.record={record}",
+        run_dir=tmp_path / "run",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not record.exists()
+
+
+def test_sync_check_takes_every_image_tensor_of_a_batch():
+    images_a, images_b, labels = torch.ones(2, 1, 4, 4), torch.zeros(2, 3, 4, 4), torch.arange(2)
+    found = list(_tensors({"pair": (images_a, images_b), "labels": labels}))
+    assert len(found) == 3 and found[0] is images_a and found[1] is images_b
+    with pytest.raises(ValueError, match="every_n_batches"):
+        DistributedSyncCheck(every_n_batches=0)
+
+
+def test_ddp_trainer_configs_compose(tmp_path):
+    result = run_cli("trainer=ddp", "--cfg", "job", "--package", "trainer", run_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "find_unused_parameters: true" in result.stdout
+    assert "devices: auto" in result.stdout and "accelerator: gpu" in result.stdout
+    result = run_cli("trainer=ddp_cpu", "--cfg", "job", "--package", "trainer", run_dir=tmp_path)
+    assert "process_group_backend: gloo" in result.stdout and "devices: 2" in result.stdout

@@ -1,0 +1,152 @@
+"""``-m`` sweeps and Optuna searches through the real CLI, and the sweep summary."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import yaml
+
+from gan_lightning.sweeps import collect_runs, write_summary
+from tests.conftest import run_cli
+
+QUICK = ("debug=smoke", "trainer.limit_train_batches=2", "callbacks.evaluation=null")
+
+
+def run_sweep(tmp_path, *overrides, timeout=300):
+    """A ``-m`` sweep into ``tmp_path/multirun``; returns (result, sweep dir)."""
+    sweep_dir = tmp_path / "multirun"
+    result = run_cli(
+        "-m",
+        *overrides,
+        f"hydra.sweep.dir={sweep_dir}",
+        run_dir=tmp_path / "unused",
+        timeout=timeout,
+    )
+    return result, sweep_dir
+
+
+def read_summary(sweep_dir):
+    with open(sweep_dir / "summary.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_sweep_gives_each_run_its_folder_and_a_summary(tmp_path):
+    result, sweep_dir = run_sweep(tmp_path, "model.optimizer.lr=1e-4,2e-4", *QUICK)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = read_summary(sweep_dir)
+    assert [row["run"] for row in rows] == ["0", "1"]
+    assert [row["status"] for row in rows] == ["completed", "completed"]
+    assert "model.optimizer.lr=0.0001" in rows[0]["overrides"]
+    assert "model.optimizer.lr=0.0002" in rows[1]["overrides"]
+    for row in rows:
+        assert math.isfinite(float(row["train/g_loss_epoch"]))
+        run = sweep_dir / row["run"]
+        assert (run / "checkpoints" / "last.ckpt").is_file()
+        assert (run / ".hydra" / "config.yaml").is_file()
+        saved = yaml.safe_load((run / ".hydra" / "config.yaml").read_text())
+        assert saved["model"]["optimizer"]["lr"] == float(
+            row["overrides"].split("lr=")[1].split()[0]
+        )
+    assert "sweep: 2 of 2 runs completed" in result.stdout
+    assert not (tmp_path / "unused").exists()  # a sweep writes under its sweep folder only
+
+
+def test_a_failing_run_does_not_stop_the_others(tmp_path):
+    result, sweep_dir = run_sweep(
+        tmp_path,
+        "data.batch_size=0,16",  # run 0: a bad value (our error); run 1 fine
+        "model.optimizer.lr=-1,2e-4",  # lr=-1: torch's ValueError, a crash inside fit
+        *QUICK,
+    )
+    assert result.returncode == 1  # the sweep says something failed, after every run ran
+    rows = {
+        row["overrides"].split(" ")[0] + " " + row["overrides"].split(" ")[1]: row
+        for row in read_summary(sweep_dir)
+    }
+    assert len(rows) == 4
+    good = rows["data.batch_size=16 model.optimizer.lr=0.0002"]
+    assert good["status"] == "completed" and math.isfinite(float(good["train/d_loss_epoch"]))
+    assert "batch_size must be positive" in rows["data.batch_size=0 model.optimizer.lr=-1"]["error"]
+    assert "Invalid learning rate" in rows["data.batch_size=16 model.optimizer.lr=-1"]["error"]
+    assert [row["status"] for row in rows.values()].count("failed") == 3
+    assert "sweep: 1 of 4 runs completed" in result.stdout
+    assert json.loads((sweep_dir / "summary.json").read_text())[0]["status"] == "failed"
+
+
+def test_optuna_search_runs_trials_and_reports_the_best(tmp_path):
+    sweep_dir = tmp_path / "optuna"
+    result = run_cli(
+        "hparams_search=optuna",  # its config switches to multirun: no -m needed
+        "optimized_metric=train/g_loss_epoch",
+        "hydra.sweeper.n_trials=2",
+        *QUICK,
+        f"hydra.sweep.dir={sweep_dir}",
+        run_dir=tmp_path / "unused",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    best = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+    assert set(best["best_params"]) == {"model.optimizer.lr", "model.d_steps", "data.batch_size"}
+    rows = read_summary(sweep_dir)
+    assert len(rows) == 2 and all(row["status"] == "completed" for row in rows)
+    values = [float(row["train/g_loss_epoch"]) for row in rows]
+    assert best["best_value"] == min(values)  # minimize: the best trial is the lowest one
+    lrs = {row["overrides"].split("model.optimizer.lr=")[1].split()[0] for row in rows}
+    assert len(lrs) == 2  # the sampler proposed a new value for the second trial
+
+
+def test_a_missing_optimized_metric_fails_the_trial_with_its_name(tmp_path):
+    result, sweep_dir = run_sweep(
+        tmp_path,
+        "seed=1",
+        "optimized_metric=eval/nothing",
+        *QUICK,
+    )
+    assert result.returncode == 1
+    (row,) = read_summary(sweep_dir)
+    assert row["status"] == "failed" and "'eval/nothing' was not logged" in row["error"]
+
+
+def test_local_sweeps_refuse_ddp_processes_started_by_re_running_the_command(tmp_path):
+    result, sweep_dir = run_sweep(
+        tmp_path,
+        "seed=1",
+        "trainer=ddp_cpu",
+        "debug=fast_dev_run",
+    )
+    assert result.returncode == 1
+    (row,) = read_summary(sweep_dir)
+    assert "start_method=spawn" in row["error"]
+
+
+def test_local_sweeps_run_ddp_with_spawned_processes(tmp_path):
+    result, sweep_dir = run_sweep(
+        tmp_path,
+        "seed=1,2",
+        "trainer=ddp_cpu",
+        "+trainer.strategy.start_method=spawn",
+        *QUICK,
+        timeout=400,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = read_summary(sweep_dir)
+    assert [row["status"] for row in rows] == ["completed", "completed"]
+    assert all((sweep_dir / row["run"] / "checkpoints" / "last.ckpt").is_file() for row in rows)
+
+
+def test_summary_marks_runs_that_never_reported(tmp_path):
+    (tmp_path / "0" / ".hydra").mkdir(parents=True)
+    (tmp_path / "0" / ".hydra" / "overrides.yaml").write_text("- seed=1\n")
+    (tmp_path / "10" / ".hydra").mkdir(parents=True)
+    (tmp_path / "10" / ".hydra" / "overrides.yaml").write_text("- seed=3\n")
+    (tmp_path / "10" / "status.json").write_text('{"status": "completed", "metrics": {"m": 1.5}}')
+    (tmp_path / "2" / ".hydra").mkdir(parents=True)
+    (tmp_path / "2" / ".hydra" / "overrides.yaml").write_text("- seed=2\n")
+    (tmp_path / "2" / "status.json").write_text('{"status": "running"}')
+    rows = collect_runs(tmp_path)
+    assert [row["run"] for row in rows] == ["0", "2", "10"]  # job order, not text order
+    assert [row["status"] for row in rows] == ["no status", "running", "completed"]
+    write_summary(tmp_path, rows)
+    written = read_summary(tmp_path)
+    assert written[2]["m"] == "1.5" and written[0]["m"] == ""
