@@ -178,7 +178,9 @@ def run_cli(
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "HYDRA_FULL_ERROR": "0"}
     own_dir = any(o.startswith("hydra.run.dir=") for o in overrides)
     run_dir_arg = [f"hydra.run.dir={run_dir}"] if module == "gan_lightning" and not own_dir else []
-    cmd = [sys.executable, "-m", module, *overrides, *run_dir_arg]
+    if "-m" in overrides:  # a sweep writes under hydra.sweep.dir
+        run_dir_arg = []
+    cmd = [sys.executable, "-m", module, *run_dir_arg, *overrides]
     return subprocess.run(
         cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=run_dir.parent
     )
