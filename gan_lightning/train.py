@@ -68,6 +68,8 @@ def train(cfg: DictConfig) -> float | None:
         cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False
     )
     check_distributed_setup(trainer, bool(cfg.trainer.get("sync_batchnorm")), _multirun())
+    for logger in trainer.loggers:  # the resolved config: W&B's run config, CSV's hparams.yaml
+        logger.log_hyperparams(model.run_config)
 
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)

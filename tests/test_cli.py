@@ -21,7 +21,8 @@ def test_help_lists_groups_and_options(tmp_path):
     assert result.returncode == 0
     for group in ("model:", "model/nets:", "data:", "trainer:", "logger:", "experiment:"):
         assert f"\n{group} " in result.stdout
-    assert "logger: csv, tensorboard" in result.stdout
+    assert "logger: csv, many, tensorboard, wandb" in result.stdout
+    assert "hparams_search: optuna" in result.stdout
 
 
 SMALL = ("data.batch_size=16",)
