@@ -25,6 +25,8 @@ VARIANTS = {
     "dcgan": ("model=dcgan", "data=svhn", "data.batch_size=8"),  # BatchNorm in G and D
     "cgan": ("model=cgan", "data=mnist", "data.batch_size=16"),
     "cyclegan": (*TINY_CYCLEGAN, "data.root=${paths.data_dir}/unpaired"),
+    # bfloat16 autocast (runs on the CPU too): the AMP path under DDP
+    "dcgan-bf16": ("model=dcgan", "data=svhn", "data.batch_size=8", "trainer.precision=bf16-mixed"),
 }
 
 
@@ -83,6 +85,7 @@ def test_two_cpu_processes_share_weights_and_split_the_data(variant, tmp_path, d
     assert "train/d_loss_epoch" in header and rows
 
 
+@pytest.mark.slow
 def test_ddp_resume_restores_each_ranks_random_stream(tmp_path, ddp_data):
     """A resumed DDP run continues every rank's own RNG state, not rank 0's on both."""
     from gan_lightning.checkpoints import load_checkpoint

@@ -6,6 +6,7 @@ import csv
 import json
 import math
 
+import pytest
 import yaml
 
 from gan_lightning.sweeps import collect_runs, write_summary
@@ -120,6 +121,7 @@ def test_local_sweeps_refuse_ddp_processes_started_by_re_running_the_command(tmp
     assert "start_method=spawn" in row["error"]
 
 
+@pytest.mark.slow
 def test_local_sweeps_run_ddp_with_spawned_processes(tmp_path):
     result, sweep_dir = run_sweep(
         tmp_path,
