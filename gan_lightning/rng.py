@@ -61,7 +61,9 @@ def seed_for_rank(rank: int) -> None:
     ``seed_everything`` seeds every DDP process alike, so they would draw the same latents and
     the same CycleGAN partners: each rank's fakes would be copies of the others'.
     """
-    seed = (torch.initial_seed() + 1_000_003 * rank) % 2**63
+    # drawn from the current (shared) state, so no rank rewinds to a stream it already used
+    base = int(torch.randint(0, 2**62, (1,)))
+    seed = (base + 1_000_003 * rank) % 2**63
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
     random.seed(seed)

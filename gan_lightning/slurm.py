@@ -18,6 +18,8 @@ from omegaconf import DictConfig
 # launcher key -> the trainer key it must equal
 SHAPE_KEYS = {"nodes": "num_nodes", "gpus_per_node": "devices", "tasks_per_node": "devices"}
 SHAPE_WORDS = {"num_nodes": "nodes", "devices": "GPUs per node"}
+SWEPT_SHAPE_KEYS = {"trainer", "trainer.devices", "trainer.num_nodes"}
+SWEEP_FUNCTIONS = ("range(", "choice(", "glob(", "interval(")
 
 
 def slurm_shape_problem(config: DictConfig) -> str | None:
@@ -25,7 +27,17 @@ def slurm_shape_problem(config: DictConfig) -> str | None:
     launcher = config.hydra.launcher
     if not str(launcher.get("_target_", "")).endswith(".SlurmLauncher"):
         return None
+    # submitit resolves the launcher once, from the config without the sweep's values: a sweep
+    # over the shape would submit every job with the same (wrong) shape
+    for override in config.hydra.overrides.get("task", []):
+        key, _, value = str(override).lstrip("+~").partition("=")
+        if key in SWEPT_SHAPE_KEYS and ("," in value or value.startswith(SWEEP_FUNCTIONS)):
+            return (
+                f"hydra/launcher=slurm gives every job of a sweep the same shape, so {key} "
+                "cannot be swept; run one sweep per value"
+            )
     trainer = config.get("trainer") or {}
+    on_cpu = trainer.get("accelerator") == "cpu"
     for key, trainer_key in SHAPE_KEYS.items():
         wanted = trainer.get(trainer_key)
         if not isinstance(wanted, int) or isinstance(wanted, bool) or wanted < 1:
@@ -37,6 +49,15 @@ def slurm_shape_problem(config: DictConfig) -> str | None:
             value = launcher.get(key)
         except Exception:  # a typed launcher key that cannot take the value
             value = "unreadable"
+        if key == "gpus_per_node" and on_cpu:
+            if value not in (0, None):
+                return (
+                    "trainer.accelerator=cpu, but the SLURM job asks for GPUs; set "
+                    "hydra.launcher.gpus_per_node=0"
+                )
+            continue
+        if key == "gpus_per_node" and value is None and launcher.get("gres"):
+            continue  # GPUs requested through gres instead
         if value != wanted:
             return (
                 f"hydra.launcher.{key}={value} but trainer.{trainer_key}={wanted}; set "

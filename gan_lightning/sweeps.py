@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from gan_lightning.atomic import atomic_path
@@ -68,8 +69,18 @@ def write_summary(sweep_dir: Path, rows: list[dict[str, Any]]) -> Path:
 
 
 class SweepSummary(Callback):
-    """Hydra callback (``hydra.callbacks``): writes the summary and, if any run did not
-    complete, makes the sweep exit with status 1 after every run has had its turn."""
+    """Hydra callback (``hydra.callbacks``): rewrites the summary after every run of a local
+    sweep, so a sweep that ends early (every Optuna trial failed) still leaves one; at the end
+    of the sweep, exits with status 1 if any run did not complete."""
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        # only where jobs run one after another in this process: parallel SLURM jobs would race
+        in_process = str(config.hydra.launcher.get("_target_", "")).endswith(".BasicLauncher")
+        if config.hydra.mode != RunMode.MULTIRUN or not in_process:
+            return
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if sweep_dir.is_dir():
+            write_summary(sweep_dir, collect_runs(sweep_dir))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

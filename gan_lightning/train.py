@@ -80,6 +80,8 @@ def train(cfg: DictConfig) -> float | None:
         last = _checkpoint_path(trainer)
         kept = f"; last good checkpoint: {last}" if last else "; no checkpoint was saved yet"
         raise TrainingDiverged(f"{error}{kept}") from None
+    finally:
+        _finish_wandb(loggers)
 
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
     _report_outputs(trainer, callbacks)
@@ -126,6 +128,16 @@ def _checkpoint_path(trainer: pl.Trainer) -> str:
     callback = trainer.checkpoint_callback
     path = getattr(callback, "last_model_path", "") or getattr(callback, "best_model_path", "")
     return path if path and Path(path).is_file() else ""
+
+
+def _finish_wandb(loggers: list[Any]) -> None:
+    """Close the W&B run: Lightning leaves it open, and the next run of a sweep (same process)
+    would log into it."""
+    if any(type(logger).__name__ == "WandbLogger" for logger in loggers):
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish(exit_code=0 if sys.exc_info()[0] is None else 1)
 
 
 def _multirun() -> bool:
@@ -181,7 +193,7 @@ def main(cfg: DictConfig) -> float | None:
         _write_status(cfg, "failed", error=str(error))
         print(f"error: {error}", file=sys.stderr)
         if _multirun():  # the other runs of the sweep go on; the summary lists this one
-            return _failed_value(cfg)
+            return None  # not a number: Optuna records the trial as failed
         sys.exit(error.exit_status)
     except Interrupted as stop:  # also ends a sweep: Ctrl-C means stop everything
         where = f"saved {stop.checkpoint}; resume with ckpt_path=" if stop.checkpoint else ""
@@ -194,15 +206,10 @@ def main(cfg: DictConfig) -> float | None:
         if not _multirun():
             raise
         log.exception("run failed")
-        return _failed_value(cfg)
+        return None
     except BaseException as error:
         _write_status(cfg, "failed", error=f"{type(error).__name__}: {error}")
         raise
-
-
-def _failed_value(cfg: DictConfig) -> float | None:
-    """What a failed sweep run returns: NaN makes Optuna record the trial as failed."""
-    return float("nan") if cfg.get("optimized_metric") else None
 
 
 if __name__ == "__main__":

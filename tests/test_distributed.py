@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from gan_lightning.callbacks.ddp_check import DistributedSyncCheck, _tensors
+from gan_lightning.rng import seed_for_rank
 from tests.conftest import TINY_CYCLEGAN, run_cli, write_unpaired
 from tests.test_cli import status_of
 
@@ -80,7 +81,6 @@ def test_two_cpu_processes_share_weights_and_split_the_data(variant, tmp_path, d
     ]
     assert [p.parent for p in tmp_path.rglob("status.json")] == [run_dir]
     assert result.stdout.count("checkpoints: ") == 1
-    # the logged losses are means over both ranks, one row per logging step
     header, *rows = (run_dir / "csv" / "metrics.csv").read_text().splitlines()
     assert "train/d_loss_epoch" in header and rows
 
@@ -140,3 +140,37 @@ def test_ddp_trainer_configs_compose(tmp_path):
     assert "devices: auto" in result.stdout and "accelerator: gpu" in result.stdout
     result = run_cli("trainer=ddp_cpu", "--cfg", "job", "--package", "trainer", run_dir=tmp_path)
     assert "process_group_backend: gloo" in result.stdout and "devices: 2" in result.stdout
+
+
+def test_each_rank_draws_its_own_stream_without_rewinding():
+    torch.manual_seed(42)
+    plain = torch.randn(4)  # what every rank draws after seed_everything, before the offset
+    draws = []
+    for rank in (0, 1):
+        torch.manual_seed(42)
+        seed_for_rank(rank)
+        draws.append(torch.randn(4))
+    assert not torch.equal(draws[0], draws[1])
+    assert not torch.equal(draws[0], plain)  # rank 0 does not replay the stream model init used
+
+
+def test_a_resumed_rank_restores_its_own_state_and_re_derives_it_for_another_world_size():
+    from types import SimpleNamespace
+
+    from gan_lightning.rng import collect_rng_state
+    from tests.test_adversarial import make_gan
+
+    module = make_gan()
+    states = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        states.append(collect_rng_state())
+    extras = {"rng": states[0], "rng_per_rank": states}
+    module._trainer = SimpleNamespace(global_rank=1, world_size=2)
+    module._restore_rng(extras)
+    assert torch.equal(torch.get_rng_state(), states[1]["torch"])
+    module._trainer = SimpleNamespace(global_rank=1, world_size=4)  # saved by 2, resumed on 4
+    module._restore_rng(extras)
+    restored = torch.get_rng_state()
+    assert not torch.equal(restored, states[0]["torch"])
+    assert not torch.equal(restored, states[1]["torch"])

@@ -83,6 +83,8 @@ def test_a_job_shape_slurm_cannot_take_is_refused_before_submission(tmp_path):
     for overrides, message in (
         (("trainer=ddp",), "trainer.devices='auto'; set trainer.devices=N"),
         (("hydra.launcher.nodes=3",), "hydra.launcher.nodes=3 but trainer.num_nodes=1"),
+        (("trainer=ddp", "trainer.devices=2,4"), "trainer.devices cannot be swept"),
+        (("trainer=cpu",), "set hydra.launcher.gpus_per_node=0"),
     ):
         result = run_with_path(
             tmp_path / "bin", "hydra/launcher=slurm", *overrides, tmp_path=tmp_path
@@ -112,3 +114,19 @@ def test_one_job_runs_through_submitits_local_executor(tmp_path):
     logs = list((sweep_dir / ".submitit").glob("*/*_0_log.out"))
     assert logs, "submitit kept no job log"  # the job ran in submitit's own process
     assert "sweep: 1 of 1 runs completed" in result.stdout
+
+
+def test_a_cpu_job_asks_slurm_for_no_gpu(tmp_path):
+    script = fake_slurm(tmp_path / "bin")
+    result = run_with_path(
+        tmp_path / "bin",
+        "hydra/launcher=slurm",
+        "trainer=cpu",
+        "hydra.launcher.gpus_per_node=0",
+        f"hydra.sweep.dir={tmp_path / 'multirun'}",
+        tmp_path=tmp_path,
+    )
+    assert "no cluster" in result.stderr  # it got as far as sbatch
+    lines = script.read_text().splitlines()
+    assert "#SBATCH --ntasks-per-node=1" in lines
+    assert [line for line in lines if "gpu" in line] == ["#SBATCH --gpus-per-node=0"]

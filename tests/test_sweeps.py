@@ -97,6 +97,22 @@ def test_optuna_search_runs_trials_and_reports_the_best(tmp_path):
     assert len(lrs) == 2  # the sampler proposed a new value for the second trial
 
 
+def test_failed_optuna_trials_are_recorded_and_the_search_goes_on(tmp_path):
+    sweep_dir = tmp_path / "optuna"
+    result = run_cli(
+        "hparams_search=optuna",
+        "optimized_metric=eval/nothing",  # every trial fails: the metric is never logged
+        "hydra.sweeper.n_trials=2",
+        *QUICK,
+        f"hydra.sweep.dir={sweep_dir}",
+        run_dir=tmp_path / "unused",
+    )
+    assert result.returncode != 0  # no trial completed: there is no best one
+    rows = read_summary(sweep_dir)  # written after each trial, so it survives the end
+    assert [row["run"] for row in rows] == ["0", "1"]  # the second trial ran after the first failed
+    assert all(row["status"] == "failed" and "eval/nothing" in row["error"] for row in rows)
+
+
 def test_a_missing_optimized_metric_fails_the_trial_with_its_name(tmp_path):
     result, sweep_dir = run_sweep(
         tmp_path,

@@ -99,3 +99,22 @@ def test_logger_many_writes_every_format_and_never_the_key(tmp_path, monkeypatch
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_each_run_of_a_sweep_gets_its_own_wandb_run(tmp_path, monkeypatch):
+    offline_env(tmp_path, monkeypatch)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    sweep_dir = tmp_path / "multirun"
+    result = run_cli(
+        "-m",
+        "logger=wandb",
+        "seed=1,2",
+        *QUICK,
+        f"hydra.sweep.dir={sweep_dir}",
+        run_dir=tmp_path / "unused",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    logs = [list((sweep_dir / job).glob("wandb/offline-run-*/run-*.wandb")) for job in "01"]
+    assert [len(found) for found in logs] == [1, 1]  # not both runs inside the first W&B run
+    assert logs[0][0].name != logs[1][0].name
+    assert "train/d_loss_step" in summarise(sweep_dir / "1")["history"]

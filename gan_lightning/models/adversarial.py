@@ -79,6 +79,7 @@ class AdversarialModule(pl.LightningModule):
         self.g_grad_clip = g_grad_clip
         self.d_grad_clip = d_grad_clip
         self.d_updates_since_g = 0
+        self._rank_rng: tuple[int | None, list] = (None, [])  # (step, every rank's RNG state)
         self.on_nonfinite = on_nonfinite
         self.skipped_updates = 0
         # The resolved run config, set by train.py and stored in every checkpoint so inference
@@ -210,12 +211,22 @@ class AdversarialModule(pl.LightningModule):
         # Runs before ModelCheckpoint (a monitoring callback): non-finite weights never replace
         # the last good checkpoint.
         tensors = [*self.named_parameters(), *self.named_buffers()]
-        for name, tensor in tensors:  # buffers too: BatchNorm statistics saw every forward pass
-            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-                raise TrainingDiverged(
-                    f"training diverged: {name} is not finite {self._where()}; "
-                    "lower the learning rate or clip gradients"
-                )
+        # buffers too: BatchNorm statistics saw every forward pass (and differ between DDP
+        # ranks, hence the agreed decision: one rank raising alone would hang the others)
+        bad = next(
+            (n for n, t in tensors if t.is_floating_point() and not bool(torch.isfinite(t).all())),
+            None,
+        )
+        if not self._agreed(bad is None):
+            raise TrainingDiverged(
+                f"training diverged: {bad or 'a tensor on another rank'} is not finite "
+                f"{self._where()}; lower the learning rate or clip gradients"
+            )
+        if self._trainer is not None and self.trainer.world_size > 1:
+            # every rank is here together (the end of an epoch), just before ModelCheckpoint
+            # saves: gather the RNG states now rather than inside the save, which may also run
+            # from an interruption, when the ranks are not in step
+            self._rank_rng = (self.global_step, gather_rng_states(collect_rng_state()))
         if self.scheduler_factory is None:
             return
         schedulers = self.lr_schedulers()
@@ -232,8 +243,11 @@ class AdversarialModule(pl.LightningModule):
 
     # --- checkpoint extras -----------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # every rank runs this (rank 0 alone writes the file), so the states can be gathered
-        rng_per_rank = gather_rng_states(collect_rng_state())
+        own = collect_rng_state()
+        step, gathered = self._rank_rng
+        # at an epoch end every rank's state was gathered just before; mid-epoch (an
+        # interruption) only this rank's is known, and a resume re-derives the others
+        rng_per_rank = gathered if step == self.global_step else []
         checkpoint[CHECKPOINT_KEY] = {
             "version": __version__,
             "variant": type(self).__name__,
@@ -242,7 +256,7 @@ class AdversarialModule(pl.LightningModule):
             "skipped_updates": self.skipped_updates,
             # The global RNGs drive the shuffling, augmentation, latents and pools: restoring
             # them makes a resumed run draw what the uninterrupted run would have drawn.
-            "rng": rng_per_rank[0],
+            "rng": rng_per_rank[0] if rng_per_rank else own,
             "rng_per_rank": rng_per_rank,
         }
 
@@ -261,9 +275,9 @@ class AdversarialModule(pl.LightningModule):
         if len(per_rank) == world_size:
             restore_rng_state(per_rank[rank])
             return
-        restore_rng_state(extras["rng"])  # another world size: distinct streams, not the same
+        restore_rng_state(extras["rng"])  # rank 0's state; other world sizes cannot be exact
         if world_size > 1:
-            seed_for_rank(rank)
+            seed_for_rank(rank)  # distinct streams, derived from the restored state
 
 
 def check_version(saved: str | None, what: str) -> None:
