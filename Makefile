@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.gan-lightning-installed
 
-.PHONY: install test test-all train lint format clean
+.PHONY: install test test-all train bench lint format clean
 
 install: $(STAMP)
 
@@ -27,6 +27,9 @@ test-all: install  # slow tests one at a time: each is a long training run using
 
 train: install
 	$(PY) -m gan_lightning
+
+bench: install  # framework vs plain loop, data loader, memory; about 10 minutes on 2 cores
+	$(PY) experiments/benchmarks/bench.py --out experiments/benchmarks/results.json
 
 lint: install
 	$(PY) -m ruff check .

@@ -29,6 +29,24 @@ class InMemoryImageDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         return to_signed_unit(self.images[index]), self.labels[index]
 
+    def __getitems__(self, indices: list[int]) -> tuple[Tensor, Tensor]:
+        """A whole batch in one indexing and one conversion: the DataLoader calls this with a
+        batch's indices instead of building the batch from one tensor per image."""
+        index = torch.as_tensor(indices)
+        return to_signed_unit(self.images[index]), self.labels[index]
+
+
+def keep_batch(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """The collate function of batched datasets: ``__getitems__`` already made the batch."""
+    return batch
+
+
+def batch_loader(
+    dataset: InMemoryImageDataset, batch_size: int, num_workers: int, pin_memory: bool
+) -> DataLoader:
+    """Shuffled, equal-sized batches fetched by index (Lightning shards it under DDP)."""
+    return train_loader(dataset, batch_size, num_workers, pin_memory, collate_fn=keep_batch)
+
 
 class InMemoryImageDataModule(pl.LightningDataModule):
     """Base for sets small enough to decode once: subclasses return the raw uint8 arrays.
@@ -85,4 +103,4 @@ class InMemoryImageDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None, "call setup() first"
-        return train_loader(self.train_set, self.batch_size, self.num_workers, self.pin_memory)
+        return batch_loader(self.train_set, self.batch_size, self.num_workers, self.pin_memory)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from torch.utils.data import DataLoader, Dataset
 
 
@@ -18,7 +21,11 @@ def check_loader_args(batch_size: int, image_size: int, channels: int, num_worke
 
 
 def train_loader(
-    dataset: Dataset, batch_size: int, num_workers: int, pin_memory: bool
+    dataset: Dataset,
+    batch_size: int,
+    num_workers: int,
+    pin_memory: bool,
+    collate_fn: Callable[[Any], Any] | None = None,
 ) -> DataLoader:
     return DataLoader(
         dataset,
@@ -28,4 +35,5 @@ def train_loader(
         num_workers=num_workers,
         pin_memory=pin_memory,
         persistent_workers=num_workers > 0,
+        collate_fn=collate_fn,
     )

@@ -26,6 +26,7 @@ from torch.optim import Optimizer
 from gan_lightning import __version__
 from gan_lightning.errors import TrainingDiverged, UserError
 from gan_lightning.losses import AdversarialLoss
+from gan_lightning.models.running_means import RunningMeans
 from gan_lightning.rng import (
     collect_rng_state,
     gather_rng_states,
@@ -80,6 +81,8 @@ class AdversarialModule(pl.LightningModule):
         self.d_grad_clip = d_grad_clip
         self.d_updates_since_g = 0
         self._rank_rng: tuple[int | None, list] = (None, [])  # (step, every rank's RNG state)
+        self._window_means = RunningMeans()  # since the last logged step
+        self._epoch_means = RunningMeans()
         self.on_nonfinite = on_nonfinite
         self.skipped_updates = 0
         # The resolved run config, set by train.py and stored in every checkpoint so inference
@@ -186,16 +189,28 @@ class AdversarialModule(pl.LightningModule):
                 self._update(g_opt, g_loss, self.g_grad_clip, "g_loss")
             self.d_updates_since_g = 0
             logs.update({"g_loss": g_loss.detach(), **g_logs})
-        batch_size = self.batch_size_of(batch)
+        self._window_means.add(logs)
+        self._epoch_means.add(logs)
+        if self._trainer is None:
+            return
+        if self.trainer._logger_connector.should_update_logs:  # every log_every_n_steps
+            self._log_window(self.batch_size_of(batch))
+        if batch_idx + 1 >= self.trainer.num_training_batches:
+            self._log_epoch()  # here, so callbacks' on_train_epoch_end see this epoch's means
+
+    def _log_window(self, batch_size: int) -> None:
+        """``train/<name>_step``: the mean since the last logged step (under DDP, over ranks)."""
+        means = self._window_means.means()
+        self._window_means.reset()
         self.log_dict(
-            {f"train/{k}": v for k, v in logs.items()},
+            {f"train/{k}_step": v for k, v in means.items()},
             on_step=True,
-            on_epoch=True,
+            on_epoch=False,
             batch_size=batch_size,
-            sync_dist=True,  # under DDP: the mean over ranks (one all-reduce per key and step)
+            sync_dist=True,
         )
         self.log_dict(  # the progress bar shows the two losses only
-            {k: logs[k] for k in ("d_loss", "g_loss") if k in logs},
+            {k: means[k] for k in ("d_loss", "g_loss") if k in means},
             on_step=True,
             on_epoch=False,
             prog_bar=True,
@@ -203,11 +218,26 @@ class AdversarialModule(pl.LightningModule):
             batch_size=batch_size,
         )
 
+    def _log_epoch(self) -> None:
+        """``train/<name>_epoch`` (also ``train/<name>`` for callbacks): the epoch's mean."""
+        means = self._epoch_means.means()
+        self._epoch_means.reset()
+        for suffix, to_logger in (("_epoch", True), ("", False)):
+            self.log_dict(
+                {f"train/{k}{suffix}": v for k, v in means.items()},
+                on_step=False,
+                on_epoch=True,
+                logger=to_logger,
+                sync_dist=True,
+            )
+
     def setup(self, stage: str) -> None:
         if stage == "fit" and self.trainer.world_size > 1:
             seed_for_rank(self.trainer.global_rank)  # a resumed run then restores its own state
 
     def on_train_epoch_end(self) -> None:
+        if self._epoch_means:  # the epoch ended early (max_steps)
+            self._log_epoch()
         # Runs before ModelCheckpoint (a monitoring callback): non-finite weights never replace
         # the last good checkpoint.
         tensors = [*self.named_parameters(), *self.named_buffers()]

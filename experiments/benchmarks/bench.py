@@ -1,0 +1,317 @@
+"""Framework tax: gan-lightning's training step against a plain PyTorch loop, in one process.
+
+For each (model, batch size) both loops train the same networks (copies of one initialisation)
+with the same losses, optimisers and in-memory batches; only the batches after a warm-up are
+timed (counts per model in ``MODELS``). The two loops alternate several times and the medians
+are compared: ratio = framework time per batch / plain time per batch.
+
+The framework side is what ``python -m gan_lightning`` runs per batch: Lightning's loop, the
+shared adversarial step, logging every step (written every ``log_every_n_steps``) and the rich
+progress bar; per-epoch callbacks (grids, checkpoints, evaluation) are left out, since they do
+not run per step. The plain loop logs its losses every ``log_every_n_steps`` batches too.
+
+Also reported: MNIST data-loader time for one epoch, and the peak resident memory of the default
+job and of MNIST training (each a subprocess). Usage: ``make bench`` or
+``python experiments/benchmarks/bench.py [--quick] [--out results.json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from hydra import compose, initialize_config_module
+from hydra.utils import instantiate
+from pytorch_lightning.loggers import CSVLogger
+from torch.utils.data import DataLoader
+
+from gan_lightning.data.in_memory import InMemoryImageDataset, batch_loader
+
+MODELS = {  # name -> (overrides, image shape, (warm-up batches, timed batches, repeats))
+    "mlp_gan_28": (["model=gan", "data=mnist"], (1, 28, 28), (20, 100, 9)),
+    # a DCGAN step takes 0.3-1.4 s on 2 CPU cores: fewer batches keep the run near 10 minutes
+    "dcgan_32": (["model=dcgan", "data=svhn"], (3, 32, 32), (3, 15, 3)),
+}
+LOG_EVERY = 10  # trainer.log_every_n_steps of conf/trainer/default.yaml
+
+
+def build(overrides: list[str], batch_size: int) -> tuple[pl.LightningModule, pl.Callback]:
+    """The model and the progress bar exactly as ``python -m gan_lightning`` builds them."""
+    with initialize_config_module("gan_lightning.conf", version_base="1.3"):
+        cfg = compose("train", overrides=[*overrides, f"data.batch_size={batch_size}"])
+    return instantiate(cfg.model), instantiate(cfg.callbacks.progress_bar)
+
+
+def make_loader(shape: tuple[int, int, int], batch_size: int, batches: int) -> DataLoader:
+    """uint8 images in memory, batched by index: the project's data path for small sets."""
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(
+        0, 256, (batch_size * batches, *shape), dtype=torch.uint8, generator=generator
+    )
+    labels = torch.randint(0, 10, (images.shape[0],), generator=generator)
+    return batch_loader(
+        InMemoryImageDataset(images, labels), batch_size, num_workers=0, pin_memory=False
+    )
+
+
+class BatchTimer(pl.Callback):
+    """Wall time from the start of batch ``warmup`` to the end of the last batch."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup = warmup
+        self.start = self.end = 0.0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if batch_idx == self.warmup:
+            self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.end = time.perf_counter()
+
+
+def time_framework(model, progress_bar, loader, warmup: int, steps: int, log_dir: str) -> float:
+    timer = BatchTimer(warmup)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=1,
+        limit_train_batches=warmup + steps,
+        logger=CSVLogger(log_dir, name="bench"),
+        callbacks=[timer, progress_bar],
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        log_every_n_steps=LOG_EVERY,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(model, train_dataloaders=loader)
+    return (timer.end - timer.start) / steps
+
+
+def time_plain(model, loader, warmup: int, steps: int) -> float:
+    """The loop a researcher writes by hand, with the project's networks and losses."""
+    generator, discriminator, loss = model.generator, model.discriminator, model.loss
+    d_opt = model.d_optimizer_factory(discriminator.parameters())
+    g_opt = model.optimizer_factory(generator.parameters())
+    latent_dim = model.latent_dim
+    start = 0.0
+    for index, (real, _labels) in enumerate(loader):
+        if index == warmup:
+            start = time.perf_counter()
+        if index == warmup + steps:
+            break
+        z = torch.randn(real.shape[0], latent_dim)
+        with torch.no_grad():
+            fake = generator(z)
+        d_loss = loss.discriminator(discriminator(real), discriminator(fake))
+        d_opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        d_opt.step()
+        for p in discriminator.parameters():  # G's loss must not train D
+            p.requires_grad_(False)
+        g_loss = loss.generator(discriminator(generator(torch.randn(real.shape[0], latent_dim))))
+        g_opt.zero_grad(set_to_none=True)
+        g_loss.backward()
+        g_opt.step()
+        for p in discriminator.parameters():
+            p.requires_grad_(True)
+        if index % LOG_EVERY == 0:
+            _ = (d_loss.item(), g_loss.item())
+    return (time.perf_counter() - start) / steps
+
+
+def compare(name: str, batch_size: int, quick: bool) -> dict:
+    overrides, shape, (warmup, steps, repeats) = MODELS[name]
+    if quick:
+        warmup, steps, repeats = 2, 3, 1
+    torch.manual_seed(0)
+    reference, progress_bar = build(overrides, batch_size)
+    framework_times, plain_times = [], []
+    with tempfile.TemporaryDirectory() as log_dir:
+        for repeat in range(repeats):
+            loader = make_loader(shape, batch_size, warmup + steps + 1)
+            order = ("framework", "plain") if repeat % 2 == 0 else ("plain", "framework")
+            for which in order:  # neither loop always runs first
+                model = copy.deepcopy(reference)
+                if which == "framework":
+                    bar = copy.deepcopy(progress_bar)
+                    framework_times.append(
+                        time_framework(model, bar, loader, warmup, steps, log_dir)
+                    )
+                else:
+                    plain_times.append(time_plain(model, loader, warmup, steps))
+    framework, plain = statistics.median(framework_times), statistics.median(plain_times)
+    return {
+        "model": name,
+        "batch_size": batch_size,
+        "timed_batches": steps,
+        "repeats": repeats,
+        "framework_ms": round(framework * 1e3, 3),
+        "plain_ms": round(plain * 1e3, 3),
+        "ratio": round(framework / plain, 3),
+        "framework_img_s": round(batch_size / framework, 1),
+        "plain_img_s": round(batch_size / plain, 1),
+        "framework_ms_all": [round(t * 1e3, 3) for t in framework_times],
+        "plain_ms_all": [round(t * 1e3, 3) for t in plain_times],
+    }
+
+
+class PerSample(torch.utils.data.Dataset):
+    """The data path before batching by index: one tensor per image, stacked by collate."""
+
+    def __init__(self, dataset: InMemoryImageDataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        return self.dataset[index]
+
+
+def epoch_seconds(loader: DataLoader) -> tuple[int, float]:
+    start = time.perf_counter()
+    images = sum(batch[0].shape[0] for batch in loader)
+    return images, time.perf_counter() - start
+
+
+def mnist_epoch_data_time(data_dir: Path, batch_size: int = 64) -> dict:
+    """Seconds to iterate one epoch of the MNIST training loader (no training), batched by
+    index (the data module's loader) and per sample (the path it replaced)."""
+    from gan_lightning.data.mnist import MNISTDataModule
+
+    datamodule = MNISTDataModule(data_dir=str(data_dir), batch_size=batch_size)
+    datamodule.setup("fit")
+    images, batched = epoch_seconds(datamodule.train_dataloader())
+    per_sample_loader = DataLoader(
+        PerSample(datamodule.train_set), batch_size=batch_size, shuffle=True, drop_last=True
+    )
+    _, per_sample = epoch_seconds(per_sample_loader)
+    return {
+        "images": images,
+        "batched_s": round(batched, 3),
+        "per_sample_s": round(per_sample, 3),
+        "speedup": round(per_sample / batched, 1),
+    }
+
+
+def write_synthetic_mnist(root: Path, n: int = 60000) -> Path:
+    """A full-size MNIST training set in the real IDX format (random pixels)."""
+    import struct
+
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=generator)
+    labels = torch.randint(0, 10, (n,), dtype=torch.uint8, generator=generator)
+    for name, array in (("train-images-idx3-ubyte", images), ("train-labels-idx1-ubyte", labels)):
+        header = bytes([0, 0, 8, array.dim()]) + struct.pack(f">{array.dim()}I", *array.shape)
+        (raw / name).write_bytes(header + array.numpy().tobytes())
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        source = raw / name.replace("t10k", "train")
+        (raw / name).write_bytes(source.read_bytes())
+    return root
+
+
+def peak_rss_gb(args: list[str], cwd: Path) -> dict:
+    """Peak resident memory of ``python -m gan_lightning <args>`` (a fresh process)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gan_lightning", *args],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    stderr = process.stderr.read() if process.stderr else b""
+    _, status, usage = os.wait4(process.pid, 0)  # this child's own peak, in KiB on Linux
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{stderr.decode()[-2000:]}")
+    return {
+        "args": " ".join(a for a in args if not a.startswith("hydra.run.dir")),
+        "peak_rss_gb": round(usage.ru_maxrss / 2**20, 2),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="few steps: checks the script runs")
+    parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
+    args = parser.parse_args()
+    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)  # keep the table readable
+    torch.set_num_threads(torch.get_num_threads())
+    results: dict = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+        f"torch {torch.__version__}, lightning {pl.__version__}, {torch.get_num_threads()} threads",
+        "step": [],
+    }
+    print(
+        f"{'model':<12} {'batch':>5} {'framework ms':>12} {'plain ms':>9} {'ratio':>6} "
+        f"{'fw img/s':>9} {'plain img/s':>11}"
+    )
+    for name in MODELS:
+        for batch_size in (64, 256):
+            row = compare(name, batch_size, args.quick)
+            results["step"].append(row)
+            print(
+                f"{name:<12} {batch_size:>5} {row['framework_ms']:>12.2f} "
+                f"{row['plain_ms']:>9.2f} {row['ratio']:>6.3f} "
+                f"{row['framework_img_s']:>9.0f} {row['plain_img_s']:>11.0f}",
+                flush=True,
+            )
+    with tempfile.TemporaryDirectory() as tmp:
+        root = write_synthetic_mnist(Path(tmp), n=6000 if args.quick else 60000)
+        results["mnist_epoch_data"] = mnist_epoch_data_time(root)
+        data = results["mnist_epoch_data"]
+        print(
+            f"MNIST data loader, one epoch of {data['images']} images: batched by index "
+            f"{data['batched_s']} s, per sample {data['per_sample_s']} s",
+            flush=True,
+        )
+        epochs = [
+            "trainer.max_epochs=1",
+            *(["trainer.limit_train_batches=20"] if args.quick else []),
+        ]
+        memory = [
+            peak_rss_gb(
+                [
+                    "hydra.run.dir=" + str(Path(tmp) / "default"),
+                    *(["trainer.max_epochs=2"] if args.quick else []),
+                ],
+                Path(tmp),
+            ),
+            peak_rss_gb(
+                [
+                    "data=mnist",
+                    f"paths.data_dir={root}",
+                    *epochs,
+                    "hydra.run.dir=" + str(Path(tmp) / "mnist"),
+                ],
+                Path(tmp),
+            ),
+        ]
+    results["peak_memory"] = memory
+    for row in memory:
+        print(
+            f"peak RSS {row['peak_rss_gb']} GB in {row['seconds']} s: "
+            f"python -m gan_lightning {row['args']}"
+        )
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""What the performance work must keep: batched data equal to per-sample data, logging that
+costs nothing on the steps that do not log, means that are right, and the speed options."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from gan_lightning.callbacks.speed import SpeedOptions, is_channels_last
+from gan_lightning.data.in_memory import InMemoryImageDataset, batch_loader
+from gan_lightning.models.running_means import RunningMeans
+from gan_lightning.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+from tests.conftest import REPO_ROOT, quiet_trainer
+from tests.test_adversarial import loader, make_gan
+
+
+def test_batched_fetch_equals_the_per_sample_path():
+    images = torch.randint(0, 256, (10, 1, 4, 4), dtype=torch.uint8)
+    dataset = InMemoryImageDataset(images, torch.arange(10))
+    batch, labels = dataset.__getitems__([3, 0, 7])
+    per_sample = [dataset[i] for i in (3, 0, 7)]
+    assert torch.equal(batch, torch.stack([image for image, _ in per_sample]))
+    assert labels.tolist() == [3, 0, 7]
+    assert batch.min() >= -1 and batch.max() <= 1 and batch.dtype == torch.float32
+
+
+def test_batch_loader_yields_whole_shuffled_batches():
+    images = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1).expand(10, 1, 2, 2).contiguous()
+    torch.manual_seed(0)
+    batches = list(batch_loader(InMemoryImageDataset(images, torch.arange(10)), 4, 0, False))
+    assert len(batches) == 2  # drop_last: 10 images make 2 batches of 4
+    seen = torch.cat([labels for _, labels in batches]).tolist()
+    assert len(set(seen)) == 8 and seen != sorted(seen)
+    for images_batch, labels in batches:  # each image still carries its own label
+        assert torch.equal(((images_batch[:, 0, 0, 0] + 1) * 127.5).round(), labels.float())
+
+
+def test_running_means():
+    means = RunningMeans()
+    assert not means
+    means.add({"a": torch.tensor(1.0), "b": torch.tensor(4.0)})
+    means.add({"a": torch.tensor(3.0)})
+    result = means.means()
+    assert result["a"].item() == 2.0 and result["b"].item() == 4.0
+    means.reset()
+    assert not means
+
+
+def test_steps_that_do_not_log_make_no_logging_call(tmp_path, monkeypatch):
+    model = make_gan()
+    calls = []
+    original = model.log_dict
+    monkeypatch.setattr(model, "log_dict", lambda *a, **k: (calls.append(1), original(*a, **k)))
+    trainer = quiet_trainer(
+        max_epochs=1, logger=pl.loggers.CSVLogger(tmp_path), log_every_n_steps=5
+    )
+    trainer.fit(model, loader(n_batches=10))
+    # 2 logged windows (2 calls each: logger + progress bar) and the epoch (2 calls), instead
+    # of 2 calls on every one of the 10 batches
+    assert len(calls) == 6
+
+
+def test_epoch_means_are_the_means_of_the_steps(tmp_path):
+    model = make_gan()
+    trainer = quiet_trainer(
+        max_epochs=2, logger=pl.loggers.CSVLogger(tmp_path, name="m"), log_every_n_steps=1
+    )
+    trainer.fit(model, loader(n_batches=4))
+    with open(tmp_path / "m" / "version_0" / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for epoch in ("0", "1"):
+        steps = [
+            float(r["train/d_loss_step"])
+            for r in rows
+            if r["epoch"] == epoch and r["train/d_loss_step"]
+        ]
+        (mean,) = [
+            float(r["train/d_loss_epoch"])
+            for r in rows
+            if r["epoch"] == epoch and r["train/d_loss_epoch"]
+        ]
+        assert len(steps) == 4
+        assert mean == pytest.approx(sum(steps) / 4, rel=1e-6)
+    # callbacks (the health monitor) read the epoch means at the epoch's end
+    assert "train/d_real_epoch" in trainer.callback_metrics
+
+
+def test_log_every_n_steps_logs_the_mean_of_the_window(tmp_path):
+    model = make_gan()
+    trainer = quiet_trainer(
+        max_epochs=1, logger=pl.loggers.CSVLogger(tmp_path, name="m"), log_every_n_steps=4
+    )
+    trainer.fit(model, loader(n_batches=4))
+    with open(tmp_path / "m" / "version_0" / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    (window,) = [float(r["train/d_loss_step"]) for r in rows if r["train/d_loss_step"]]
+    (epoch,) = [float(r["train/d_loss_epoch"]) for r in rows if r["train/d_loss_epoch"]]
+    assert window == pytest.approx(epoch, rel=1e-6)  # one window = the whole epoch here
+
+
+def tiny_dcgan():
+    generator = DCGANGenerator(latent_dim=8, image_size=32, channels=1, base_width=8)
+    discriminator = DCGANDiscriminator(image_size=32, channels=1, base_width=8)
+    return make_gan(generator=generator, discriminator=discriminator)
+
+
+def test_channels_last_converts_the_conv_weights_and_trains():
+    model = tiny_dcgan()
+    assert not is_channels_last(model.generator)
+    images = torch.rand(16, 1, 32, 32) * 2 - 1
+    data = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(images, torch.zeros(16)), batch_size=8
+    )
+    trainer = quiet_trainer(max_epochs=1, callbacks=[SpeedOptions(channels_last=True)])
+    trainer.fit(model, data)
+    assert is_channels_last(model.generator) and is_channels_last(model.discriminator)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+@pytest.mark.slow
+def test_compiled_networks_train_and_keep_their_checkpoint_keys(tmp_path):
+    from tests.conftest import run_cli
+
+    runs = {}
+    for compiled in (False, True):
+        run_dir = tmp_path / f"compile_{compiled}"
+        result = run_cli(
+            "debug=smoke",
+            "callbacks.evaluation=null",
+            f"callbacks.speed.compile={compiled}",
+            run_dir=run_dir,
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        runs[compiled] = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert list(runs[True]["state_dict"]) == list(runs[False]["state_dict"])
+
+
+@pytest.mark.slow
+def test_the_benchmark_runs_and_reports_every_figure(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "experiments" / "benchmarks" / "bench.py"),
+            "--quick",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert [(r["model"], r["batch_size"]) for r in report["step"]] == [
+        ("mlp_gan_28", 64),
+        ("mlp_gan_28", 256),
+        ("dcgan_32", 64),
+        ("dcgan_32", 256),
+    ]
+    for row in report["step"]:
+        assert row["ratio"] > 0 and row["framework_img_s"] > 0 and row["plain_img_s"] > 0
+    assert report["mnist_epoch_data"]["images"] > 0
+    assert [m["peak_rss_gb"] > 0 for m in report["peak_memory"]] == [True, True]
