@@ -170,3 +170,22 @@ def test_the_benchmark_runs_and_reports_every_figure(tmp_path):
         assert row["ratio"] > 0 and row["framework_img_s"] > 0 and row["plain_img_s"] > 0
     assert report["mnist_epoch_data"]["images"] > 0
     assert [m["peak_rss_gb"] > 0 for m in report["peak_memory"]] == [True, True]
+
+
+def test_logging_windows_start_with_the_epoch(tmp_path, monkeypatch):
+    """3 batches per epoch, logging every 2: the window logged on the second epoch's first
+    batch holds that batch alone, as in a run resumed at that epoch's start."""
+    model = make_gan()
+    sizes = []
+    original = model._log_window
+
+    def record(batch_size):
+        sizes.append(model._window_means.counts["d_loss"])
+        original(batch_size)
+
+    monkeypatch.setattr(model, "_log_window", record)
+    trainer = quiet_trainer(
+        max_epochs=2, logger=pl.loggers.CSVLogger(tmp_path), log_every_n_steps=2
+    )
+    trainer.fit(model, loader(n_batches=3))
+    assert sizes == [2, 1, 2]

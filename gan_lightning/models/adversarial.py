@@ -198,8 +198,14 @@ class AdversarialModule(pl.LightningModule):
         if batch_idx + 1 >= self.trainer.num_training_batches:
             self._log_epoch()  # here, so callbacks' on_train_epoch_end see this epoch's means
 
+    def on_train_epoch_start(self) -> None:
+        # windows start with the epoch, so a run resumed at an epoch boundary logs what the
+        # uninterrupted run logged
+        self._window_means.reset()
+
     def _log_window(self, batch_size: int) -> None:
-        """``train/<name>_step``: the mean since the last logged step (under DDP, over ranks)."""
+        """``train/<name>_step``: the mean since the last logged step or the epoch's start
+        (under DDP, over ranks)."""
         means = self._window_means.means()
         self._window_means.reset()
         self.log_dict(
