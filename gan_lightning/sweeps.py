@@ -76,21 +76,25 @@ class SweepSummary(Callback):
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         # only where jobs run one after another in this process: parallel SLURM jobs would race
         in_process = str(config.hydra.launcher.get("_target_", "")).endswith(".BasicLauncher")
-        if config.hydra.mode != RunMode.MULTIRUN or not in_process:
-            return
-        sweep_dir = Path(config.hydra.sweep.dir)
-        if sweep_dir.is_dir():
-            write_summary(sweep_dir, collect_runs(sweep_dir))
+        if config.hydra.mode == RunMode.MULTIRUN and in_process:
+            self._write(config)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        if not sweep_dir.is_dir():  # no job was launched
+        written = self._write(config)
+        if written is None:  # no job was launched
             return
-        rows = collect_runs(sweep_dir)
-        path = write_summary(sweep_dir, rows)
+        path, rows = written
         bad = [row for row in rows if row["status"] != "completed"]
         print(f"sweep: {len(rows) - len(bad)} of {len(rows)} runs completed; summary: {path}")
         for row in bad:
             print(f"  run {row['run']} ({row['overrides']}): {row['status']} {row['error']}")
         if bad:
             sys.exit(1)
+
+    @staticmethod
+    def _write(config: DictConfig) -> tuple[Path, list[dict[str, Any]]] | None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():
+            return None
+        rows = collect_runs(sweep_dir)
+        return write_summary(sweep_dir, rows), rows

@@ -18,6 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.trainer.states import TrainerStatus
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
@@ -133,7 +134,7 @@ def _checkpoint_path(trainer: pl.Trainer) -> str:
 def _finish_wandb(loggers: list[Any]) -> None:
     """Close the W&B run: Lightning leaves it open, and the next run of a sweep (same process)
     would log into it."""
-    if any(type(logger).__name__ == "WandbLogger" for logger in loggers):
+    if any(isinstance(logger, WandbLogger) for logger in loggers):
         import wandb
 
         if wandb.run is not None:
@@ -157,13 +158,9 @@ def _write_status(cfg: DictConfig, status: str, **fields: Any) -> None:
 def check_run_dir(argv: list[str]) -> None:
     """Hydra creates the run folder before any of our code runs and reports a failure as a
     traceback; check the folder given (or ./outputs) can be created, and say so in one line."""
-    multirun = (
-        "-m" in argv
-        or "--multirun" in argv
-        or any(
-            a.startswith("hparams_search=")
-            for a in argv  # its config sets hydra.mode=MULTIRUN
-        )
+    # hparams_search's config sets hydra.mode=MULTIRUN, so -m may be left out
+    multirun = bool({"-m", "--multirun"} & set(argv)) or any(
+        a.startswith("hparams_search=") for a in argv
     )
     key = "hydra.sweep.dir=" if multirun else "hydra.run.dir="
     given = [a.split("=", 1)[1] for a in argv if a.startswith(key)]
@@ -201,15 +198,12 @@ def main(cfg: DictConfig) -> float | None:
         _write_status(cfg, "interrupted", signal=stop.signal_name, checkpoint=str(stop.checkpoint))
         print(f"interrupted by {stop.signal_name}: {resume}", file=sys.stderr)
         sys.exit(128 + (15 if stop.signal_name == "SIGTERM" else 2))
-    except Exception as error:
-        _write_status(cfg, "failed", error=f"{type(error).__name__}: {error}")
-        if not _multirun():
-            raise
-        log.exception("run failed")
-        return None
     except BaseException as error:
         _write_status(cfg, "failed", error=f"{type(error).__name__}: {error}")
-        raise
+        if not (isinstance(error, Exception) and _multirun()):
+            raise
+        log.exception("run failed")  # a crash ends this run only; the sweep goes on
+        return None
 
 
 if __name__ == "__main__":

@@ -184,3 +184,16 @@ def run_cli(
     return subprocess.run(
         cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=run_dir.parent
     )
+
+
+def run_sweep(tmp_path, *overrides, timeout=300):
+    """A ``-m`` sweep into ``tmp_path/multirun``; returns (result, sweep dir)."""
+    sweep_dir = tmp_path / "multirun"
+    result = run_cli(
+        "-m",
+        *overrides,
+        f"hydra.sweep.dir={sweep_dir}",
+        run_dir=tmp_path / "unused",
+        timeout=timeout,
+    )
+    return result, sweep_dir

@@ -66,14 +66,16 @@ def test_steps_that_do_not_log_make_no_logging_call(tmp_path, monkeypatch):
     assert len(calls) == 6
 
 
-def test_epoch_means_are_the_means_of_the_steps(tmp_path):
-    model = make_gan()
-    trainer = quiet_trainer(
-        max_epochs=2, logger=pl.loggers.CSVLogger(tmp_path, name="m"), log_every_n_steps=1
-    )
-    trainer.fit(model, loader(n_batches=4))
+def fit_and_read_metrics(tmp_path, **trainer_args):
+    """Train the tiny GAN on 4 batches per epoch; returns the trainer and metrics.csv's rows."""
+    trainer = quiet_trainer(logger=pl.loggers.CSVLogger(tmp_path, name="m"), **trainer_args)
+    trainer.fit(make_gan(), loader(n_batches=4))
     with open(tmp_path / "m" / "version_0" / "metrics.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+        return trainer, list(csv.DictReader(handle))
+
+
+def test_epoch_means_are_the_means_of_the_steps(tmp_path):
+    trainer, rows = fit_and_read_metrics(tmp_path, max_epochs=2, log_every_n_steps=1)
     for epoch in ("0", "1"):
         steps = [
             float(r["train/d_loss_step"])
@@ -92,13 +94,7 @@ def test_epoch_means_are_the_means_of_the_steps(tmp_path):
 
 
 def test_log_every_n_steps_logs_the_mean_of_the_window(tmp_path):
-    model = make_gan()
-    trainer = quiet_trainer(
-        max_epochs=1, logger=pl.loggers.CSVLogger(tmp_path, name="m"), log_every_n_steps=4
-    )
-    trainer.fit(model, loader(n_batches=4))
-    with open(tmp_path / "m" / "version_0" / "metrics.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    _, rows = fit_and_read_metrics(tmp_path, max_epochs=1, log_every_n_steps=4)
     (window,) = [float(r["train/d_loss_step"]) for r in rows if r["train/d_loss_step"]]
     (epoch,) = [float(r["train/d_loss_epoch"]) for r in rows if r["train/d_loss_epoch"]]
     assert window == pytest.approx(epoch, rel=1e-6)  # one window = the whole epoch here

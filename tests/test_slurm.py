@@ -12,7 +12,7 @@ import os
 import stat
 from pathlib import Path
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_sweep
 
 SHAPE = ("trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2", "hydra.launcher.partition=gpu")
 
@@ -97,15 +97,12 @@ def test_a_job_shape_slurm_cannot_take_is_refused_before_submission(tmp_path):
 
 
 def test_one_job_runs_through_submitits_local_executor(tmp_path):
-    sweep_dir = tmp_path / "multirun"
-    result = run_cli(
-        "-m",
+    result, sweep_dir = run_sweep(
+        tmp_path,
         "hydra/launcher=submitit_local",
         "seed=7",
         "debug=smoke",
         "callbacks.evaluation=null",
-        f"hydra.sweep.dir={sweep_dir}",
-        run_dir=tmp_path / "unused",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     run = sweep_dir / "0"

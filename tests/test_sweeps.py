@@ -10,22 +10,9 @@ import pytest
 import yaml
 
 from gan_lightning.sweeps import collect_runs, write_summary
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_sweep
 
 QUICK = ("debug=smoke", "trainer.limit_train_batches=2", "callbacks.evaluation=null")
-
-
-def run_sweep(tmp_path, *overrides, timeout=300):
-    """A ``-m`` sweep into ``tmp_path/multirun``; returns (result, sweep dir)."""
-    sweep_dir = tmp_path / "multirun"
-    result = run_cli(
-        "-m",
-        *overrides,
-        f"hydra.sweep.dir={sweep_dir}",
-        run_dir=tmp_path / "unused",
-        timeout=timeout,
-    )
-    return result, sweep_dir
 
 
 def read_summary(sweep_dir):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_sweep
 
 pytest.importorskip("wandb")
 from wandb.proto import wandb_internal_pb2  # noqa: E402
@@ -104,15 +104,7 @@ def test_logger_many_writes_every_format_and_never_the_key(tmp_path, monkeypatch
 def test_each_run_of_a_sweep_gets_its_own_wandb_run(tmp_path, monkeypatch):
     offline_env(tmp_path, monkeypatch)
     monkeypatch.setenv("WANDB_MODE", "offline")
-    sweep_dir = tmp_path / "multirun"
-    result = run_cli(
-        "-m",
-        "logger=wandb",
-        "seed=1,2",
-        *QUICK,
-        f"hydra.sweep.dir={sweep_dir}",
-        run_dir=tmp_path / "unused",
-    )
+    result, sweep_dir = run_sweep(tmp_path, "logger=wandb", "seed=1,2", *QUICK)
     assert result.returncode == 0, result.stderr[-3000:]
     logs = [list((sweep_dir / job).glob("wandb/offline-run-*/run-*.wandb")) for job in "01"]
     assert [len(found) for found in logs] == [1, 1]  # not both runs inside the first W&B run

@@ -279,7 +279,6 @@ class AdversarialModule(pl.LightningModule):
 
     # --- checkpoint extras -----------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        own = collect_rng_state()
         step, gathered = self._rank_rng
         # at an epoch end every rank's state was gathered just before; mid-epoch (an
         # interruption) only this rank's is known, and a resume re-derives the others
@@ -292,7 +291,7 @@ class AdversarialModule(pl.LightningModule):
             "skipped_updates": self.skipped_updates,
             # The global RNGs drive the shuffling, augmentation, latents and pools: restoring
             # them makes a resumed run draw what the uninterrupted run would have drawn.
-            "rng": rng_per_rank[0] if rng_per_rank else own,
+            "rng": collect_rng_state(),  # rank 0's: it alone writes the file
             "rng_per_rank": rng_per_rank,
         }
 
