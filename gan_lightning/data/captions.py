@@ -1,0 +1,406 @@
+"""Images with captions, for text-to-image models (``data_kind = "captioned"``).
+
+Batches are ``(images, tokens, lengths, labels)``: images float NCHW in [-1, 1], tokens int64
+``(N, max_length)`` padded with 0 (``<pad>``), lengths int64 ``(N,)`` (words per caption, >= 1),
+labels int64 ``(N,)`` (the digit for ``DigitCaptionsDataModule``, -1 where unknown). Each time an
+image is drawn it comes with one of its captions at random, as in StackGAN's training.
+
+Two sources:
+
+* ``CaptionedImageDataModule``: a folder in the layout of the CUB-200 / Oxford-102 text
+  releases (``images/**/<stem>.jpg`` + ``text/**/<stem>.txt``, one caption per line) and/or a
+  ``captions.jsonl`` of ``{"image": "<path under root or images/>", "caption": "..."}`` lines.
+* ``DigitCaptionsDataModule``: MNIST IDX files with templated captions that name the digit in
+  words or numerals ("a handwritten seven", "the digit 7 written thick"), so the whole path runs
+  offline. Thickness words are only used where they are true: they follow each image's ink
+  amount relative to the other images of its digit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms.functional import center_crop, pil_to_tensor, resize
+
+from gan_lightning.data.image_folder import IMAGE_SUFFIXES, convert_image, drop_unreadable
+from gan_lightning.data.in_memory import keep_batch
+from gan_lightning.data.loading import check_loader_args, train_loader
+from gan_lightning.data.mnist import MNISTDataModule
+from gan_lightning.data.transforms import fit_images, to_signed_unit
+from gan_lightning.errors import UserError
+from gan_lightning.text import Vocabulary, tokenize
+
+log = logging.getLogger(__name__)
+
+Batch = tuple[Tensor, Tensor, Tensor, Tensor]
+
+
+class CaptionedImageDataset(Dataset):
+    """uint8 NCHW images, each with one or more captions, encoded once per vocabulary."""
+
+    def __init__(
+        self, images: Tensor, captions: Sequence[Sequence[str]], labels: Tensor | None = None
+    ) -> None:
+        if len(captions) != images.shape[0]:
+            raise ValueError(f"{images.shape[0]} images but {len(captions)} caption lists")
+        if labels is None:
+            labels = torch.full((images.shape[0],), -1, dtype=torch.long)
+        self.images = images
+        self.captions = [list(c) for c in captions]
+        self.labels = labels.long()
+        counts = torch.tensor([len(c) for c in self.captions], dtype=torch.long)
+        if bool((counts == 0).any()):
+            raise ValueError("every image needs at least one caption")
+        self.counts = counts
+        self.offsets = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)[:-1]])
+        self.tokens: Tensor | None = None
+        self.lengths: Tensor | None = None
+
+    def encode(self, vocabulary: Vocabulary, max_length: int) -> int:
+        """Tokenize every caption; returns how many words were unknown to ``vocabulary``."""
+        flat = [caption for captions in self.captions for caption in captions]
+        self.tokens, self.lengths, unknown = vocabulary.encode(flat, max_length)
+        return unknown
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitems__(self, indices: list[int]) -> Batch:
+        """A batch in one indexing; each image brings one of its captions at random."""
+        assert self.tokens is not None, "encode() the captions first"
+        index = torch.as_tensor(indices, dtype=torch.long)
+        pick = (torch.rand(len(index)) * self.counts[index]).long()
+        caption = self.offsets[index] + pick
+        images = to_signed_unit(self.images[index])
+        return images, self.tokens[caption], self.lengths[caption], self.labels[index]
+
+    def __getitem__(self, index: int) -> Batch:
+        images, tokens, lengths, labels = self.__getitems__([index])
+        return images[0], tokens[0], lengths[0], labels[0]
+
+
+class CaptionedDataModule(pl.LightningDataModule):
+    """What both caption sources share: the vocabulary, encoding and the loader.
+
+    ``vocab_size`` caps the vocabulary (``<pad>``, ``<unk>`` and the most frequent training
+    words); the text encoder's embedding is built with that many rows, so the model config
+    interpolates ``${data.vocab_size}``. A model trained before (stage II, resuming) brings its
+    own vocabulary through ``use_vocabulary``.
+    """
+
+    data_kind = "captioned"
+
+    def __init__(
+        self,
+        batch_size: int,
+        image_size: int,
+        channels: int,
+        vocab_size: int,
+        max_length: int,
+        num_workers: int,
+        pin_memory: bool,
+    ) -> None:
+        super().__init__()
+        check_loader_args(batch_size, image_size, channels, num_workers)
+        if vocab_size < 3:
+            raise ValueError(f"vocab_size must be >= 3 (<pad>, <unk>, a word), got {vocab_size}")
+        if max_length < 1:
+            raise ValueError(f"max_length must be positive, got {max_length}")
+        self.batch_size = batch_size
+        self.image_size = image_size
+        self.channels = channels
+        self.vocab_size = vocab_size
+        self.max_length = max_length
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.train_set: CaptionedImageDataset | None = None
+        self.vocabulary: Vocabulary | None = None
+
+    def load(self) -> CaptionedImageDataset:
+        """The training images (already at ``image_size`` / ``channels``) and their captions."""
+        raise NotImplementedError
+
+    def validate(self) -> None:
+        """Cheap checks that train.py runs before building the trainer."""
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        dataset = self.load()
+        if len(dataset) < self.batch_size:
+            raise UserError(
+                f"the data set has {len(dataset)} images, fewer than batch_size="
+                f"{self.batch_size}; lower data.batch_size"
+            )
+        self.train_set = dataset
+        flat = (caption for captions in dataset.captions for caption in captions)
+        self._encode(Vocabulary.build(flat, self.vocab_size))
+
+    def use_vocabulary(self, words: Sequence[str]) -> None:
+        """Encode with a trained model's vocabulary, so ids mean what they meant to it."""
+        vocabulary = Vocabulary(words)
+        if vocabulary != self.vocabulary:
+            self._encode(vocabulary)
+
+    def _encode(self, vocabulary: Vocabulary) -> None:
+        assert self.train_set is not None, "call setup() first"
+        unknown = self.train_set.encode(vocabulary, self.max_length)
+        self.vocabulary = vocabulary
+        if unknown:
+            total = int(self.train_set.lengths.sum())
+            log.warning(
+                "%d of %d caption words are outside the %d-word vocabulary and read as <unk> "
+                "(raise data.vocab_size to keep more)",
+                unknown,
+                total,
+                len(vocabulary),
+            )
+
+    def grid_captions(self, n: int) -> list[str]:
+        """``n`` captions for the sample grids: the first distinct training captions."""
+        assert self.train_set is not None, "call setup() first"
+        seen: list[str] = []
+        for captions in self.train_set.captions:
+            if captions[0] not in seen:
+                seen.append(captions[0])
+            if len(seen) == n:
+                break
+        return [seen[i % len(seen)] for i in range(n)]
+
+    def train_dataloader(self) -> DataLoader:
+        assert self.train_set is not None, "call setup() first"
+        return train_loader(
+            self.train_set,
+            self.batch_size,
+            self.num_workers,
+            self.pin_memory,
+            collate_fn=keep_batch,
+        )
+
+
+# --- a real on-disk format ------------------------------------------------------------------------
+class CaptionedImageDataModule(CaptionedDataModule):
+    """``root/images/`` (searched recursively) with ``root/text/**/<stem>.txt`` and/or
+    ``root/captions.jsonl``; captions from both are merged per image.
+
+    Images are matched to text files by file stem (CUB keeps ``<class>/<stem>`` on both sides,
+    Oxford-102 only on the text side), decoded once, resized on the short side to
+    ``image_size``, centre-cropped and held in memory (CUB-200 at 64 px: ~150 MB).
+    """
+
+    def __init__(
+        self,
+        root: str,
+        images_dir: str = "images",
+        text_dir: str = "text",
+        captions_file: str | None = "captions.jsonl",
+        batch_size: int = 64,
+        image_size: int = 32,
+        channels: int = 3,
+        vocab_size: int = 5000,
+        max_length: int = 24,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+    ) -> None:
+        super().__init__(
+            batch_size, image_size, channels, vocab_size, max_length, num_workers, pin_memory
+        )
+        self.root = Path(root)
+        self.images_dir = self.root / images_dir
+        self.text_dir = self.root / text_dir
+        self.captions_file = self.root / captions_file if captions_file else None
+
+    def validate(self) -> None:
+        if not self.images_dir.is_dir():
+            raise UserError(
+                f"image folder {self.images_dir.resolve()}/ not found; point data.root at the "
+                "folder holding images/ (and text/ or captions.jsonl), or set data.images_dir"
+            )
+        has_jsonl = self.captions_file is not None and self.captions_file.is_file()
+        if not self.text_dir.is_dir() and not has_jsonl:
+            where = f"{self.text_dir.resolve()}/"
+            if self.captions_file is not None:
+                where += f" or {self.captions_file.resolve()}"
+            raise UserError(
+                f"no captions found: neither {where} exists; add one caption .txt per image "
+                'under text/ or a captions.jsonl of {"image": ..., "caption": ...} lines'
+            )
+
+    def _image_files(self) -> list[Path]:
+        files = sorted(
+            p
+            for p in self.images_dir.rglob("*")
+            if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+        )
+        if not files:
+            raise UserError(f"no images (jpg, png, ...) in {self.images_dir.resolve()}/")
+        stems: dict[str, Path] = {}
+        for path in files:
+            if path.stem in stems:
+                raise UserError(
+                    f"two images share the name {path.stem!r} ({stems[path.stem]}, {path}); "
+                    "captions are matched by file name, so rename one"
+                )
+            stems[path.stem] = path
+        return files
+
+    def _captions(self, files: list[Path]) -> dict[str, list[str]]:
+        """Image stem -> captions, from text/ and captions.jsonl; empty captions are errors."""
+        found: dict[str, list[str]] = {path.stem: [] for path in files}
+        if self.text_dir.is_dir():
+            for text in sorted(self.text_dir.rglob("*.txt")):
+                if text.stem not in found:
+                    continue  # CUB's text release also covers images left out of a subset
+                lines = text.read_text(encoding="utf-8", errors="replace").splitlines()
+                for number, line in enumerate(lines, 1):
+                    if line.strip() and not tokenize(line):
+                        raise UserError(
+                            f"{text}:{number}: the caption {line.strip()!r} has no words; "
+                            "write a caption or delete the line"
+                        )
+                captions = [line.strip() for line in lines if line.strip()]
+                if not captions:
+                    raise UserError(
+                        f"{text} is empty; write at least one caption in it or delete the file "
+                        "and its image"
+                    )
+                found[text.stem] += captions
+        if self.captions_file is not None and self.captions_file.is_file():
+            self._read_jsonl(found)
+        return found
+
+    def _read_jsonl(self, found: dict[str, list[str]]) -> None:
+        assert self.captions_file is not None
+        lines = self.captions_file.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            where = f"{self.captions_file}:{number}"
+            try:
+                entry = json.loads(line)
+                image, caption = entry["image"], entry["caption"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise UserError(
+                    f'{where}: expected {{"image": "...", "caption": "..."}}, got {line[:60]!r}'
+                ) from None
+            if not isinstance(caption, str) or not tokenize(caption):
+                raise UserError(
+                    f"{where}: the caption of {image} is empty ({caption!r}); write a caption "
+                    "or delete the line"
+                )
+            stem = Path(str(image)).stem
+            if stem not in found:
+                raise UserError(
+                    f"{where}: image {image} is not in {self.images_dir}/; fix the path or "
+                    "delete the line"
+                )
+            found[stem].append(caption.strip())
+
+    def _decode(self, path: Path) -> Tensor:
+        with Image.open(path) as image:
+            tensor = pil_to_tensor(convert_image(image, self.channels))
+        tensor = resize(tensor, self.image_size, antialias=True)  # the short side
+        return center_crop(tensor, [self.image_size, self.image_size])
+
+    def load(self) -> CaptionedImageDataset:
+        self.validate()
+        files = self._image_files()
+        captions = self._captions(files)
+        missing = [path for path in files if not captions[path.stem]]
+        if missing:
+            first = missing[0].relative_to(self.root)
+            raise UserError(
+                f"{len(missing)} of {len(files)} images have no caption (first: {first}); add "
+                f"text/{missing[0].stem}.txt or a captions.jsonl line for each, or remove them"
+            )
+        readable = drop_unreadable(files)
+        images = torch.stack([self._decode(path) for path in readable])
+        return CaptionedImageDataset(images, [captions[path.stem] for path in readable])
+
+
+# --- the offline digit set --------------------------------------------------------------------
+DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+# {w}: the digit in words, {n}: in numerals. Thickness templates go only to images whose ink
+# amount puts them in the top (thick) or bottom (thin) third of their digit.
+PLAIN_TEMPLATES = (
+    "a handwritten {w}",
+    "the digit {n}",
+    "a {w}",
+    "the number {w}",
+    "a handwritten digit {n}",
+    "a {n} written by hand",
+)
+THICK_TEMPLATES = ("the digit {n} written thick", "a thick {w}", "a bold handwritten {n}")
+THIN_TEMPLATES = ("a thin {n}", "the digit {w} written thin", "a thin handwritten {w}")
+
+
+def digit_captions(label: int, thickness: str, count: int, generator: torch.Generator) -> list[str]:
+    """``count`` distinct templated captions of one image (``thickness``: thick, thin or "")."""
+    templates = list(PLAIN_TEMPLATES)
+    templates += {"thick": THICK_TEMPLATES, "thin": THIN_TEMPLATES}.get(thickness, ())
+    order = torch.randperm(len(templates), generator=generator)[:count].tolist()
+    return [templates[i].format(w=DIGIT_WORDS[label], n=label) for i in order]
+
+
+def thickness_of(images: Tensor, labels: Tensor) -> list[str]:
+    """ "thick" / "thin" / "" per image: its ink amount's third among images of its digit."""
+    ink = images.float().flatten(1).mean(1)
+    result = [""] * len(labels)
+    for digit in labels.unique().tolist():
+        members = (labels == digit).nonzero().flatten()
+        low, high = torch.quantile(ink[members], torch.tensor([1 / 3, 2 / 3])).tolist()
+        for i in members.tolist():
+            result[i] = "thick" if ink[i] > high else "thin" if ink[i] < low else ""
+    return result
+
+
+class DigitCaptionsDataModule(CaptionedDataModule):
+    """MNIST (``<data_dir>/MNIST/raw/`` IDX files) with ``captions_per_image`` templated captions
+    per image, drawn with ``seed``; grids show "a handwritten zero" ... "a handwritten nine"."""
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        split: str = "train",
+        batch_size: int = 64,
+        image_size: int = 32,
+        channels: int = 1,
+        captions_per_image: int = 4,
+        vocab_size: int = 64,
+        max_length: int = 8,
+        seed: int = 0,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+    ) -> None:
+        super().__init__(
+            batch_size, image_size, channels, vocab_size, max_length, num_workers, pin_memory
+        )
+        if captions_per_image < 1:
+            raise ValueError(f"captions_per_image must be >= 1, got {captions_per_image}")
+        self.mnist = MNISTDataModule(data_dir=data_dir, split=split, batch_size=batch_size)
+        self.captions_per_image = captions_per_image
+        self.seed = seed
+
+    def validate(self) -> None:
+        self.mnist.validate()
+
+    def load(self) -> CaptionedImageDataset:
+        images, labels = self.mnist.load_arrays()
+        generator = torch.Generator().manual_seed(self.seed)
+        captions = [
+            digit_captions(int(label), thick, self.captions_per_image, generator)
+            for label, thick in zip(labels.tolist(), thickness_of(images, labels), strict=True)
+        ]
+        images = fit_images(images, self.image_size, self.channels)
+        return CaptionedImageDataset(images, captions, labels)
+
+    def grid_captions(self, n: int) -> list[str]:
+        return [f"a handwritten {DIGIT_WORDS[i % 10]}" for i in range(n)]

@@ -1,0 +1,437 @@
+"""StackGAN-style text-to-image (Zhang et al. 2017) on the shared adversarial step.
+
+Stage I draws a low-resolution image from z and a conditioning code c (conditioning
+augmentation of the sentence vector); stage II redraws it 2x or 4x larger, seeing the text
+again through its own code. Each stage has a matching-aware discriminator (Reed et al. 2016,
+GAN-CLS): real image + matching text is real; real image + mismatched text and fake image +
+matching text are fake, weighted 1, 0.5, 0.5.
+
+``stage``: ``1`` trains stage I (+ its D); ``2`` loads stage I from ``stage1_ckpt`` (a stage-1 or
+joint StackGAN checkpoint), freezes it and trains stage II (+ its D); ``joint`` trains both at
+once, stage II's loss reaching stage I through its input.
+
+Who trains the text encoder: the discriminator side. The matching-aware D loss is the one term
+that directly rewards sentence vectors that tell captions apart (it must call a real image with
+a mismatched caption fake); G only reads the vector (detached). Were the encoder on G's side, G
+could move the vector D judges by instead of improving its images. Stage 2 keeps it frozen.
+
+Batches: ``(images, tokens, lengths, labels)`` from ``gan_lightning.data.captions``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from itertools import chain
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gan_lightning.checkpoints import load_checkpoint
+from gan_lightning.errors import UserError
+from gan_lightning.losses import AdversarialLoss
+from gan_lightning.models.adversarial import (
+    CHECKPOINT_KEY,
+    AdversarialModule,
+    OptimizerFactory,
+    SchedulerFactory,
+)
+from gan_lightning.nets.stackgan import kl_divergence
+from gan_lightning.text import Vocabulary
+
+log = logging.getLogger(__name__)
+
+STAGES = ("1", "2", "joint")
+STAGE_I_NETS = ("text_encoder", "conditioning", "stage1")
+
+
+def mismatched(labels: Tensor, tokens: Tensor) -> Tensor:
+    """For each row, the index of another row whose caption says something else.
+
+    The batch rolled by one, then by two, ... for rows still paired with the same digit (label)
+    or, where labels are unknown (-1), the same token sequence. Rows whose batch has nothing
+    else keep the last try: "where possible".
+    """
+    n = labels.shape[0]
+    if labels.ge(0).all():
+        keys = labels
+    else:
+        keys = torch.unique(tokens, dim=0, return_inverse=True)[1]
+    rows = torch.arange(n, device=labels.device)
+    index = (rows + 1) % n
+    for shift in range(2, n):
+        same = keys[index] == keys
+        if not bool(same.any()):
+            break
+        index = torch.where(same, (rows + shift) % n, index)
+    return index
+
+
+def draw(
+    nets: dict[str, nn.Module],
+    tokens: Tensor,
+    lengths: Tensor,
+    z: Tensor,
+    stage: int = 2,
+    noise: tuple[Tensor, Tensor] | None = None,
+) -> tuple[Tensor, Tensor | None]:
+    """(stage-I images, stage-II images or None) for captions; ``nets`` by config name.
+
+    ``noise``: the conditioning augmentation's N(0, I) draws for stage I and II (None: fresh).
+    Shared by the module's grids and ``python -m gan_lightning.sample``.
+    """
+    text = nets["text_encoder"](tokens, lengths)
+    eps1, eps2 = noise if noise is not None else (None, None)
+    c1, _, _ = nets["conditioning"](text, eps1)
+    low = nets["stage1"](z, c1)
+    if stage == 1:
+        return low, None
+    c2, _, _ = nets["conditioning2"](text, eps2)
+    return low, nets["stage2"](low, c2)
+
+
+class StackGAN(AdversarialModule):
+    """Text encoder, two conditioning augmentations, two generators, two discriminators.
+
+    G's loss per trained stage: adversarial(D_s(fake_s, text)) + kl_weight * KL(CA_s || N(0, I)).
+    Real images are resized (area) to each discriminator's size, so the data are at the final
+    size (``data.image_size`` = stage II's) and stage I sees them downsampled.
+    """
+
+    data_kind = "captioned"  # checked against the data module before anything is built
+
+    def __init__(
+        self,
+        text_encoder: nn.Module,
+        conditioning: nn.Module,
+        stage1: nn.Module,
+        discriminator1: nn.Module,
+        conditioning2: nn.Module,
+        stage2: nn.Module,
+        discriminator2: nn.Module,
+        loss: AdversarialLoss,
+        optimizer: OptimizerFactory,
+        d_optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
+        d_steps: int = 1,
+        g_grad_clip: float | None = None,
+        d_grad_clip: float | None = None,
+        stage: int | str = 1,
+        stage1_ckpt: str | None = None,
+        latent_dim: int = 32,
+        kl_weight: float = 1.0,
+        grid_rows: int = 10,
+        samples_per_caption: int = 8,
+        on_nonfinite: str = "stop",
+    ) -> None:
+        super().__init__(
+            loss, optimizer, d_optimizer, scheduler, d_steps, g_grad_clip, d_grad_clip, on_nonfinite
+        )
+        self.stage = str(stage)
+        if self.stage not in STAGES:
+            raise ValueError(f"stage must be 1, 2 or joint, got {stage!r}")
+        if kl_weight < 0:
+            raise ValueError(f"kl_weight must be >= 0, got {kl_weight}")
+        if grid_rows < 1 or samples_per_caption < 1:
+            raise ValueError("grid_rows and samples_per_caption must be >= 1")
+        self.text_encoder = text_encoder
+        self.conditioning = conditioning
+        self.stage1 = stage1
+        self.discriminator1 = discriminator1
+        self.conditioning2 = conditioning2
+        self.stage2 = stage2
+        self.discriminator2 = discriminator2
+        _check_fit(self.nets(), latent_dim, self.stage)
+        self.latent_dim = latent_dim
+        self.kl_weight = kl_weight
+        self.grid_rows = grid_rows
+        self.samples_per_caption = samples_per_caption
+        self.stage1_ckpt = stage1_ckpt
+        self.save_hyperparameters(
+            ignore=[
+                "text_encoder",
+                "conditioning",
+                "stage1",
+                "discriminator1",
+                "conditioning2",
+                "stage2",
+                "discriminator2",
+                "loss",
+                "optimizer",
+                "d_optimizer",
+                "scheduler",
+            ]
+        )
+        self.register_buffer(
+            "fixed_noise", torch.randn(grid_rows * samples_per_caption, latent_dim)
+        )
+        self.vocabulary: list[str] | None = None  # from the data module, or stage I's
+        self.grid_captions: list[str] | None = None
+        if self.stage == "2":
+            self._load_stage1(stage1_ckpt)
+        elif stage1_ckpt is not None:
+            raise ValueError(
+                f"stage1_ckpt is for model.stage=2; stage={self.stage} trains stage I itself "
+                "(set model.stage1_ckpt=null)"
+            )
+
+    def nets(self) -> dict[str, nn.Module]:
+        names = ("text_encoder", "conditioning", "stage1", "discriminator1")
+        names += ("conditioning2", "stage2", "discriminator2")
+        return {name: getattr(self, name) for name in names}
+
+    # --- stage II on a trained stage I ---------------------------------------------------------
+    def _load_stage1(self, path: str | None) -> None:
+        if not path:
+            raise UserError(
+                "model.stage=2 trains stage II on a trained stage I: give its checkpoint, "
+                "model.stage1_ckpt=PATH (from a model.stage=1 or joint run)"
+            )
+        checkpoint = load_checkpoint(path)
+        extras = checkpoint[CHECKPOINT_KEY]
+        if extras.get("variant") != type(self).__name__ or extras.get("stage") not in (
+            "1",
+            "joint",
+        ):
+            kind = extras.get("variant")
+            if kind == type(self).__name__:
+                kind = f"stage-{extras.get('stage')} StackGAN"
+            raise UserError(
+                f"model.stage1_ckpt={path} is a {kind} checkpoint, not a StackGAN stage-I one; "
+                "give the last.ckpt of a model=stackgan model.stage=1 (or joint) run"
+            )
+        state = checkpoint["state_dict"]
+        for name in STAGE_I_NETS:
+            prefix = f"{name}."
+            part = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+            try:
+                getattr(self, name).load_state_dict(part)
+            except RuntimeError:
+                raise UserError(
+                    f"model.stage1_ckpt={path}: its {name} differs from the one this run builds; "
+                    f"use the model.{name} settings of the run that wrote it"
+                ) from None
+            getattr(self, name).requires_grad_(False)
+        self.vocabulary = list(extras["vocabulary"])
+        log.info("stage II trains on the frozen stage I of %s", path)
+
+    def train(self, mode: bool = True) -> StackGAN:
+        """A frozen stage I stays in eval mode: its BatchNorm statistics are the trained ones."""
+        super().train(mode)
+        if self.stage == "2":
+            for name in STAGE_I_NETS:
+                getattr(self, name).eval()
+        return self
+
+    # --- parameter groups ----------------------------------------------------------------------
+    def generator_parameters(self) -> Iterator[nn.Parameter]:
+        stage_one = chain(self.conditioning.parameters(), self.stage1.parameters())
+        stage_two = chain(self.conditioning2.parameters(), self.stage2.parameters())
+        return {"1": stage_one, "2": stage_two, "joint": chain(stage_one, stage_two)}[self.stage]
+
+    def discriminator_parameters(self) -> Iterator[nn.Parameter]:
+        stage_one = chain(self.text_encoder.parameters(), self.discriminator1.parameters())
+        stage_two = self.discriminator2.parameters()
+        return {"1": stage_one, "2": stage_two, "joint": chain(stage_one, stage_two)}[self.stage]
+
+    def trained_stages(self) -> tuple[int, ...]:
+        return {"1": (1,), "2": (2,), "joint": (1, 2)}[self.stage]
+
+    # --- data and vocabulary -------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        super().setup(stage)
+        datamodule = self.trainer.datamodule
+        if datamodule is None or not hasattr(datamodule, "vocabulary"):
+            return
+        if self.vocabulary is None:
+            self.vocabulary = list(datamodule.vocabulary.words)
+        else:  # stage I's words keep their ids
+            datamodule.use_vocabulary(self.vocabulary)
+        self._check_vocabulary()
+        final = self.stage2.image_size if self.stage != "1" else None
+        if final is not None and datamodule.image_size != final:
+            raise UserError(
+                f"data.image_size={datamodule.image_size} but stage II makes {final}px images; "
+                f"set data.image_size={final} (stage I sees the real images downsampled)"
+            )
+        self.grid_captions = datamodule.grid_captions(self.grid_rows)
+
+    def _check_vocabulary(self) -> None:
+        rows = self.text_encoder.embedding.num_embeddings
+        if self.vocabulary is not None and len(self.vocabulary) > rows:
+            raise UserError(
+                f"the vocabulary has {len(self.vocabulary)} words but the text encoder embeds "
+                f"{rows}; set model.text_encoder.vocab_size: ${{data.vocab_size}}"
+            )
+
+    def encode_captions(self, captions: list[str]) -> tuple[Tensor, Tensor]:
+        """Token ids and lengths in this model's vocabulary; unknown words become ``<unk>``."""
+        if self.vocabulary is None:
+            raise UserError("the model has no vocabulary yet: train it on a captioned data set")
+        tokens, lengths, unknown = Vocabulary(self.vocabulary).encode(captions, 64)
+        if unknown:
+            log.warning(
+                "%d word(s) of the captions are not in the vocabulary: read as <unk>", unknown
+            )
+        return tokens.to(self.device), lengths.to(self.device)
+
+    # --- the two losses ------------------------------------------------------------------------
+    @staticmethod
+    def _split(batch: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        if not isinstance(batch, (tuple, list)) or len(batch) != 4:
+            raise UserError(
+                "StackGAN needs batches of (images, tokens, lengths, labels); use a captioned "
+                "data set: data=digit_captions or data=captions data.root=DIR"
+            )
+        return batch[0], batch[1], batch[2], batch[3]
+
+    @staticmethod
+    def _resized(images: Tensor, size: int) -> Tensor:
+        if images.shape[-1] == size and images.shape[-2] == size:
+            return images
+        return F.interpolate(images, size=(size, size), mode="area")
+
+    def _fakes(self, text: Tensor, z: Tensor) -> tuple[dict[int, Tensor], Tensor]:
+        """Stage images (only those needed) and the summed KL of the codes that are trained."""
+        kl = text.new_zeros(())
+        c1, mu1, logvar1 = self.conditioning(text)
+        fakes = {1: self.stage1(z, c1)}
+        if self.stage != "2":
+            kl = kl + kl_divergence(mu1, logvar1)
+        if self.stage != "1":
+            c2, mu2, logvar2 = self.conditioning2(text)
+            low = fakes[1] if self.stage == "joint" else fakes[1].detach()
+            fakes[2] = self.stage2(low, c2)
+            kl = kl + kl_divergence(mu2, logvar2)
+        return fakes, kl
+
+    def discriminator_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        real, tokens, lengths, labels = self._split(batch)
+        text = self.text_encoder(tokens, lengths)  # trained here (stages 1 and joint)
+        wrong = text[mismatched(labels, tokens)]
+        with torch.no_grad():
+            fakes, _ = self._fakes(text.detach(), self._latent(real.shape[0]))
+        loss = real.new_zeros(())
+        logs: dict[str, Tensor] = {}
+        for s in self.trained_stages():
+            d = self.discriminator1 if s == 1 else self.discriminator2
+            real_s = self._resized(real, d.image_size)
+            match, mismatch = d(real_s, text), d(real_s, wrong)
+            fake = d(fakes[s], text)
+            term = 0.5 * (
+                self.loss.discriminator(match, mismatch) + self.loss.discriminator(match, fake)
+            )
+            loss = loss + term
+            for name, logits in (("real", match), ("wrong", mismatch), ("fake", fake)):
+                logs[f"d{s}_{name}"] = self.loss.score(logits.detach()).mean()
+            logs[f"d{s}_loss"] = term.detach()
+        last = self.trained_stages()[-1]
+        logs["d_real"], logs["d_fake"] = logs[f"d{last}_real"], logs[f"d{last}_fake"]
+        return loss, logs
+
+    def generator_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        real, tokens, lengths, _ = self._split(batch)
+        text = self.text_encoder(tokens, lengths).detach()
+        fakes, kl = self._fakes(text, self._latent(real.shape[0]))
+        loss = self.kl_weight * kl
+        logs = {"kl": kl.detach()}
+        for s in self.trained_stages():
+            d = self.discriminator1 if s == 1 else self.discriminator2
+            adversarial = self.loss.generator(d(fakes[s], text))
+            loss = loss + adversarial
+            logs[f"g{s}_adv"] = adversarial.detach()
+        return loss, logs
+
+    def _latent(self, n: int) -> Tensor:
+        return torch.randn(n, self.latent_dim, device=self.device)
+
+    # --- sampling ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(
+        self, captions: list[str], z: Tensor | None = None, mean_code: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        """(stage-I images, stage-II images; None for a stage-1 model), networks in eval mode.
+
+        ``mean_code``: c = mu (no conditioning noise), as the grids use.
+        """
+        tokens, lengths = self.encode_captions(captions)
+        n = len(captions)
+        z = self._latent(n) if z is None else z.to(self.device)
+        noise = None
+        if mean_code:
+            noise = (
+                z.new_zeros(n, self.conditioning.condition_dim),
+                z.new_zeros(n, self.conditioning2.condition_dim),
+            )
+        was_training = self.training
+        self.eval()
+        try:
+            return draw(self.nets(), tokens, lengths, z, 1 if self.stage == "1" else 2, noise)
+        finally:
+            self.train(was_training)
+
+    def grid_images(self) -> dict[str, tuple[Tensor, int]]:
+        """One row per grid caption; stage II's images, and stage I's beside them."""
+        if self.grid_captions is None:
+            raise UserError("no grid captions: the model was not set up on a captioned data set")
+        captions = [c for c in self.grid_captions for _ in range(self.samples_per_caption)]
+        low, high = self.generate(captions, self.fixed_noise, mean_code=True)
+        if high is None:
+            return {"samples": (low, self.samples_per_caption)}
+        return {
+            "samples": (high, self.samples_per_caption),
+            "stage1": (low, self.samples_per_caption),
+        }
+
+    # --- checkpoint extras ---------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint[CHECKPOINT_KEY].update(
+            stage=self.stage, vocabulary=self.vocabulary, grid_captions=self.grid_captions
+        )
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        extras = checkpoint.get(CHECKPOINT_KEY, {})
+        if extras.get("vocabulary"):
+            self.vocabulary = list(extras["vocabulary"])
+            self._check_vocabulary()
+            datamodule = self._trainer.datamodule if self._trainer is not None else None
+            if datamodule is not None and hasattr(datamodule, "use_vocabulary"):
+                datamodule.use_vocabulary(self.vocabulary)
+        if extras.get("grid_captions"):
+            self.grid_captions = list(extras["grid_captions"])
+
+
+def _check_fit(nets: dict[str, nn.Module], latent_dim: int, stage: str) -> None:
+    """The networks must agree on sizes; a ValueError names the config key to set."""
+    text_dim = nets["text_encoder"].output_dim
+    pairs = [
+        ("conditioning.text_dim", nets["conditioning"].text_dim, text_dim),
+        ("conditioning2.text_dim", nets["conditioning2"].text_dim, text_dim),
+        ("discriminator1.text_dim", nets["discriminator1"].text_dim, text_dim),
+        ("discriminator2.text_dim", nets["discriminator2"].text_dim, text_dim),
+        ("stage1.latent_dim", nets["stage1"].latent_dim, latent_dim),
+        ("stage1.condition_dim", nets["stage1"].condition_dim, nets["conditioning"].condition_dim),
+        (
+            "stage2.condition_dim",
+            nets["stage2"].condition_dim,
+            nets["conditioning2"].condition_dim,
+        ),
+        ("discriminator1.image_size", nets["discriminator1"].image_size, nets["stage1"].image_size),
+        ("stage2.input_size", nets["stage2"].input_size, nets["stage1"].image_size),
+        ("stage2.channels", nets["stage2"].channels, nets["stage1"].channels),
+    ]
+    if stage != "1":
+        pairs.append(
+            (
+                "discriminator2.image_size",
+                nets["discriminator2"].image_size,
+                nets["stage2"].image_size,
+            )
+        )
+    for key, have, want in pairs:
+        if have != want:
+            raise ValueError(f"model.{key} is {have} but must be {want} to fit the other networks")
