@@ -25,6 +25,8 @@ FITTING_DATA = {
     "images": "an image set such as data=digits, data=mnist, data=svhn or data=celeba",
     "points": "data=ring or data=grid",
     "unpaired": "data=summer2winter or data=unpaired data.root=DIR",
+    "paired": "data=paired data.root=DIR, data=facades, data=colorize or data=edges2digits",
+    "captioned": "data=digit_captions or data=captions data.root=DIR",
 }
 
 

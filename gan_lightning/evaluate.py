@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from gan_lightning.checkpoints import load_networks
@@ -20,6 +20,7 @@ from gan_lightning.config_check import check_config
 from gan_lightning.errors import UserError
 from gan_lightning.metrics.base import EvaluationInputs, is_image_data
 from gan_lightning.metrics.classifier import classifier_path, save_classifier, train_classifier
+from gan_lightning.metrics.paired import PairedInputs
 from gan_lightning.metrics.selection import MetricSettings, applicable_metrics, build_metric
 from gan_lightning.metrics.translation import TranslationInputs
 from gan_lightning.sampling import Sampler
@@ -84,8 +85,12 @@ def evaluate(cfg: DictConfig, argv: Sequence[str]) -> dict[str, Any]:
         metrics = [build_metric(str(cfg.metric), settings, data_kind)]
     if not metrics:
         raise UserError("no metric applies: " + "; ".join(skipped))
-    inputs: EvaluationInputs | TranslationInputs
-    if "generator_ab" in networks:
+    inputs: EvaluationInputs | TranslationInputs | PairedInputs
+    if data_kind == "paired" or _is_pix2pix(run_config):
+        if data_kind != "paired" or not _is_pix2pix(run_config):
+            raise UserError("a Pix2Pix checkpoint is scored on a paired data set, and only it")
+        inputs = PairedInputs(networks["generator"], datamodule, int(cfg.batch_size), int(cfg.seed))
+    elif "generator_ab" in networks:
         if data_kind != "unpaired":
             raise UserError("a CycleGAN checkpoint is scored on an unpaired data set (data=...)")
         translators = {d: networks[n] for d, n in GENERATORS.items()}
@@ -120,6 +125,10 @@ def evaluate(cfg: DictConfig, argv: Sequence[str]) -> dict[str, Any]:
         print(f"skipped: {line}")
     print(f"written: {out}")
     return results
+
+
+def _is_pix2pix(run_config: DictConfig) -> bool:
+    return getattr(get_object(run_config.model._target_), "data_kind", "") == "paired"
 
 
 def _check_shapes(sampler: Sampler, datamodule: Any, inputs: EvaluationInputs) -> None:

@@ -2,6 +2,12 @@
 
     python -m gan_lightning.sample ckpt=PATH [n=64] [out=DIR] [labels=3,7] [grid=true]
         [truncation=0.7] [seed=0] [interpolate=STEPS seeds=A,B]
+    python -m gan_lightning.sample ckpt=STACKGAN.ckpt text="a handwritten three|a thin 7"
+        [n=8] [stage=1|2] [seed=0]
+
+Text-to-image checkpoints (model=stackgan) draw ``n`` images per caption (captions separated
+by ``|``; without ``text`` the run's grid captions), one row per caption when n <= 16, from
+stage II (``stage=1``: stage I). Words the model never saw read as ``<unk>``, with a warning.
 
 Images are written one PNG each (``sample_0000.png`` ...) plus ``grid.png``; 2-D generators
 write ``points.csv`` and ``scatter.png``. The folder is assembled under a temporary name and
@@ -19,11 +25,13 @@ import torch
 from torchvision.utils import make_grid, save_image
 
 from gan_lightning.atomic import atomic_path
-from gan_lightning.checkpoints import load_network
+from gan_lightning.checkpoints import load_checkpoint, load_network, load_networks
 from gan_lightning.commands import parse_key_values, run_command
 from gan_lightning.errors import UserError
+from gan_lightning.models.adversarial import CHECKPOINT_KEY
 from gan_lightning.plots import FAKE_COLOUR, scatter_image
 from gan_lightning.sampling import Sampler, slerp
+from gan_lightning.text import tokenize
 
 ARGUMENTS = {
     "ckpt": str,
@@ -36,6 +44,8 @@ ARGUMENTS = {
     "interpolate": int,
     "seeds": str,
     "batch_size": int,
+    "text": str,
+    "stage": int,
 }
 
 
@@ -99,6 +109,19 @@ def generate(sampler: Sampler, args: dict[str, Any]) -> tuple[torch.Tensor, int]
     return samples, per_class if 0 < per_class <= 16 else 8  # one row per class when it fits
 
 
+def generate_images(args: dict[str, Any]) -> tuple[torch.Tensor, int]:
+    """(samples, images per row) of a generator checkpoint (GAN, DCGAN, cGAN, 2-D)."""
+    generator, config = load_network(args["ckpt"], "generator")
+    if torch.cuda.is_available():
+        generator = generator.cuda()
+    sampler = Sampler.from_config(generator, config)
+    sampler.truncation = args.get("truncation")
+    try:
+        return generate(sampler, args)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
 def write_outputs(samples: torch.Tensor, per_row: int, folder: Path, grid: bool) -> None:
     folder.mkdir(parents=True)
     samples = samples.cpu()
@@ -116,20 +139,86 @@ def write_outputs(samples: torch.Tensor, per_row: int, folder: Path, grid: bool)
         save_image(sheet, folder / "grid.png")
 
 
+TEXT_NETS = ("text_encoder", "conditioning", "stage1", "conditioning2", "stage2")
+TEXT_ONLY = ("text", "stage")
+
+
+def split_captions(raw: str) -> list[str]:
+    captions = [part.strip() for part in raw.split("|")]
+    if not any(captions) or not all(captions):
+        raise UserError(f'text={raw!r} has an empty caption; write e.g. text="a handwritten three"')
+    return captions
+
+
+def generate_from_text(
+    path: str, extras: dict[str, Any], args: dict[str, Any]
+) -> tuple[torch.Tensor, int]:
+    """(samples, images per row) of a StackGAN checkpoint (``extras``: its gan_lightning
+    entry): ``n`` images per caption."""
+    from gan_lightning.models.stackgan import draw
+    from gan_lightning.text import Vocabulary
+
+    for key in ("labels", "interpolate", "truncation"):
+        if args.get(key) is not None:
+            raise UserError(f"{key}= does not apply to a text-to-image checkpoint; use text=")
+    trained = str(extras.get("stage"))
+    stage = args.get("stage") or (1 if trained == "1" else 2)
+    if stage not in (1, 2):
+        raise UserError(f"stage must be 1 or 2, got {stage}")
+    if stage == 2 and trained == "1":
+        raise UserError(f"{path} trained stage I only; sample it with stage=1")
+    raw = args.get("text")
+    captions = split_captions(raw) if raw is not None else list(extras.get("grid_captions") or [])
+    if not captions:
+        raise UserError('give captions: text="a handwritten three" (several: separated by |)')
+    nets, _ = load_networks(path, list(TEXT_NETS))
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    nets = {name: net.to(device) for name, net in nets.items()}
+    n = args["n"]
+    every = [caption for caption in captions for _ in range(n)]
+    tokens, lengths, unknown = Vocabulary(extras["vocabulary"]).encode(every, 64)
+    if unknown:
+        words = sorted({w for c in captions for w in tokenize(c) if w not in extras["vocabulary"]})
+        print(f"warning: not in the model's vocabulary, read as <unk>: {', '.join(words)}")
+    rng = torch.Generator().manual_seed(args["seed"])
+    images = []
+    for start in range(0, len(every), args["batch_size"]):
+        size = min(args["batch_size"], len(every) - start)
+        z = torch.randn(size, nets["stage1"].latent_dim, generator=rng)
+        noise = tuple(
+            torch.randn(size, nets[name].condition_dim, generator=rng)
+            for name in ("conditioning", "conditioning2")
+        )
+        part = slice(start, start + size)
+        with torch.no_grad():
+            low, high = draw(
+                nets,
+                tokens[part].to(device),
+                lengths[part].to(device),
+                z.to(device),
+                stage,
+                tuple(e.to(device) for e in noise),
+            )
+        images.append((low if stage == 1 else high).float().cpu())
+    return torch.cat(images), n if n <= 16 else 8
+
+
 def main(argv: Sequence[str]) -> Path:
     args = parse_arguments(argv)
-    generator, config = load_network(args["ckpt"], "generator")
-    if torch.cuda.is_available():
-        generator = generator.cuda()
-    sampler = Sampler.from_config(generator, config)
-    sampler.truncation = args.get("truncation")
+    extras = load_checkpoint(args["ckpt"])[CHECKPOINT_KEY]  # a bad ckpt is the first error
     out = Path(args.get("out") or Path(args["ckpt"]).with_suffix("").as_posix() + "_samples")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out} already exists and is not empty; choose another out=")
-    try:
-        samples, per_row = generate(sampler, args)
-    except ValueError as error:
-        raise UserError(str(error)) from None
+    if extras.get("variant") == "StackGAN":
+        samples, per_row = generate_from_text(args["ckpt"], extras, args)
+    else:
+        given = [key for key in TEXT_ONLY if args.get(key) is not None]
+        if given:
+            raise UserError(
+                f"{given[0]}= is for text-to-image checkpoints (model=stackgan); "
+                f"{args['ckpt']} is a {extras.get('variant')} checkpoint"
+            )
+        samples, per_row = generate_images(args)
     with atomic_path(out) as partial:  # replaces an empty out folder, checked above
         write_outputs(samples, per_row, partial, args["grid"])
     print(f"{samples.shape[0]} samples: {out}")

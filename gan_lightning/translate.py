@@ -1,7 +1,11 @@
-"""Translate a folder of images with an image-to-image checkpoint (CycleGAN).
+"""Translate a folder of images with an image-to-image checkpoint (CycleGAN or Pix2Pix).
 
     python -m gan_lightning.translate ckpt=PATH input=DIR output=DIR [direction=AtoB|BtoA]
-        [size=train|native] [batch_size=8]
+        [size=train|native] [batch_size=8] [paired=false]
+
+``direction`` picks CycleGAN's generator; a Pix2Pix model translates one way only (its training
+input to its target), so it takes no ``direction``. ``paired=true`` reads side-by-side A|B
+files (the pix2pix layout) and translates the half the model was trained on as input.
 
 One output image per input image, same file name and format, same width and height as the input.
 ``size=train`` (default) resizes each image to the training size, translates it and resizes the
@@ -19,12 +23,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from hydra.utils import get_object
 from PIL import Image
 from torch import Tensor, nn
 from torchvision.transforms.functional import to_pil_image
 
 from gan_lightning.atomic import atomic_path
-from gan_lightning.checkpoints import load_network
+from gan_lightning.checkpoints import load_networks
 from gan_lightning.commands import parse_key_values, run_command
 from gan_lightning.data.image_folder import (
     DECODE_ERRORS,
@@ -42,23 +47,59 @@ ARGUMENTS = {
     "direction": str,
     "size": str,
     "batch_size": int,
+    "paired": bool,
 }
 GENERATORS = {"AtoB": "generator_ab", "BtoA": "generator_ba"}
 
 
 def parse_arguments(argv: Sequence[str]) -> dict[str, Any]:
-    defaults = {"direction": "AtoB", "size": "train", "batch_size": 8}
+    defaults = {"size": "train", "batch_size": 8, "paired": False}
     values = parse_key_values(argv, ARGUMENTS, defaults)
     for key in ("ckpt", "input", "output"):
         if key not in values:
             raise UserError(f"give {key}=...: ckpt=PATH input=DIR output=DIR")
-    if values["direction"] not in GENERATORS:
+    if values.get("direction", "AtoB") not in GENERATORS:
         raise UserError(f"direction={values['direction']!r}: use AtoB or BtoA")
     if values["size"] not in ("train", "native"):
         raise UserError(f"size={values['size']!r}: use train or native")
     if values["batch_size"] < 1:
         raise UserError(f"batch_size must be positive, got {values['batch_size']}")
     return values
+
+
+def pick_generator(args: dict[str, Any]) -> tuple[nn.Module, Any, str]:
+    """(generator, run config, what the output is called): CycleGAN's by ``direction``, or
+    Pix2Pix's only one."""
+    networks, config = load_networks(args["ckpt"])
+    if "generator_ab" in networks:
+        direction = args.get("direction", "AtoB")
+        return networks[GENERATORS[direction]], config, direction
+    if "generator" in networks:
+        if getattr(get_object(config.model._target_), "data_kind", "") != "paired":
+            raise UserError(
+                f"{args['ckpt']} is not an image-to-image model; draw samples with "
+                "python -m gan_lightning.sample"
+            )
+        if "direction" in args:
+            raise UserError(
+                "a Pix2Pix model translates one way only (its training input to its target); "
+                "leave out direction="
+            )
+        return networks["generator"], config, "input -> target"
+    raise UserError(f"{args['ckpt']} holds no image-to-image generator")
+
+
+def input_half(image: Image.Image, config: Any, path: Path) -> Image.Image:
+    """The half of a side-by-side A|B file that the model was trained to translate."""
+    width, height = image.size
+    if width != 2 * height:
+        raise UserError(
+            f"paired=true: {path} is {width}x{height}, not two halves side by side "
+            "(width = 2 x height); leave out paired=true for plain input images"
+        )
+    left = config.data.get("direction", "AtoB") == "AtoB"
+    box = (0, 0, width // 2, height) if left else (width // 2, 0, width, height)
+    return image.crop(box)
 
 
 def translate_at_native_size(generator: nn.Module, image: Tensor, multiple: int) -> Tensor:
@@ -95,7 +136,7 @@ def main(argv: Sequence[str]) -> Path:
         raise UserError(f"output={out} already exists and is not empty; choose another output=")
     if out.resolve() == source.resolve():
         raise UserError("output= must differ from input=: inputs are never overwritten")
-    generator, config = load_network(args["ckpt"], GENERATORS[args["direction"]])
+    generator, config, direction = pick_generator(args)
     files = list_images(source)
     images = set(files)
     others = sum(1 for p in source.iterdir() if p.is_file() and p not in images)
@@ -115,6 +156,8 @@ def main(argv: Sequence[str]) -> Path:
                 try:
                     with Image.open(path) as opened:
                         image = convert_image(opened, channels)
+                    if args["paired"]:
+                        image = input_half(image, config, path)
                 except DECODE_ERRORS:
                     failed.append(path.name)
                     continue
@@ -139,7 +182,7 @@ def main(argv: Sequence[str]) -> Path:
     skipped = f"; skipped {others} non-image file(s)" if others else ""
     if failed:
         skipped += f"; skipped {len(failed)} unreadable image(s), e.g. {failed[0]}"
-    print(f"translated {written} image(s) {args['direction']}: {out}{skipped}")
+    print(f"translated {written} image(s) {direction}: {out}{skipped}")
     return out
 
 

@@ -132,7 +132,7 @@ def test_translate_needs_an_image_to_image_checkpoint(tmp_path):
         run_dir=tmp_path / "x",
         module="gan_lightning.translate",
     )
-    assert result.returncode == 2 and "has no network model.generator_ab" in result.stderr
+    assert result.returncode == 2 and "is not an image-to-image model" in result.stderr
 
 
 def test_sample_on_a_cyclegan_checkpoint_points_to_translate(trained, tmp_path):

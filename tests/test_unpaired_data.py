@@ -161,6 +161,6 @@ def test_failed_download_leaves_nothing_behind(tmp_path, monkeypatch):
 def test_download_into_a_partial_folder_is_refused(tmp_path):
     root = tmp_path / "data" / "horse2zebra"
     write_domain(root / "trainA", 2)  # trainB missing
-    with pytest.raises(UserError, match="exists but lacks trainA/ or trainB/; move it away"):
+    with pytest.raises(UserError, match="exists but is incomplete; move it away"):
         make(root, archive="horse2zebra", download=True).prepare_data()
     assert sorted(p.name for p in root.iterdir()) == ["trainA"]

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import pytorch_lightning as pl
 
 from gan_lightning.metrics.base import EvaluationInputs, SampleMetric
+from gan_lightning.metrics.paired import PairedInputs
 from gan_lightning.metrics.selection import MetricSettings, applicable_metrics
 from gan_lightning.metrics.translation import TranslationInputs
 from gan_lightning.sampling import Sampler
@@ -22,7 +23,8 @@ class EvaluationCallback(pl.Callback):
     ``metrics`` null picks every metric that applies to the data (mode coverage for 2-D
     mixtures; classifier distance and class coverage for digit sets once their classifier is
     cached; FID/KID/IS when ``inception_weights`` is set; cycle reconstruction and translation
-    FID/KID on the test images for CycleGAN) and logs once what it left out.
+    FID/KID on the test images for CycleGAN; L1 to the target, and the input's, on the
+    held-out pairs for Pix2Pix) and logs once what it left out.
     Samples are generated ``batch_size`` at a time from a fixed seed, so successive evaluations
     differ only by the generator. Skipped under ``fast_dev_run``.
     """
@@ -61,9 +63,12 @@ class EvaluationCallback(pl.Callback):
             return
         if (trainer.current_epoch + 1) % self.every_n_epochs != 0:
             return
-        if hasattr(pl_module, "translators"):  # image-to-image: scored on the test images
-            batch_size = min(self.batch_size, TRANSLATION_BATCH)  # full-size images, two nets
-            inputs: EvaluationInputs | TranslationInputs = TranslationInputs(
+        batch_size = min(self.batch_size, TRANSLATION_BATCH)  # full-size images
+        inputs: EvaluationInputs | TranslationInputs | PairedInputs
+        if getattr(pl_module, "data_kind", "") == "paired":  # scored on the held-out pairs
+            inputs = PairedInputs(pl_module.generator, trainer.datamodule, batch_size, self.seed)
+        elif hasattr(pl_module, "translators"):  # unpaired: scored on the test images
+            inputs = TranslationInputs(
                 pl_module.translators(), trainer.datamodule, batch_size, self.seed
             )
         else:

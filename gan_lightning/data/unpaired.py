@@ -19,7 +19,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from gan_lightning.atomic import atomic_path
+from gan_lightning.data.archives import download_archive
 from gan_lightning.data.image_folder import (
     DECODE_ERRORS,
     ImageFolderDataset,
@@ -165,31 +165,8 @@ class UnpairedDataModule(pl.LightningDataModule):
         self.validate()
 
     def _download(self) -> None:
-        from torchvision.datasets.utils import download_url, extract_archive
-
         url = ARCHIVE_URL.format(name=self.archive)
-        if self.root.is_dir() and any(self.root.iterdir()):
-            raise UserError(
-                f"{self.root.resolve()} exists but lacks trainA/ or trainB/; move it away to "
-                f"download {self.archive} there, or complete it by hand"
-            )
-        parent = self.root.parent
-        parent.mkdir(parents=True, exist_ok=True)
-        zip_path = parent / f"{self.archive}.zip"
-        try:
-            download_url(url, root=str(parent), filename=zip_path.name)
-            with atomic_path(self.root) as partial:  # no half-unpacked set is ever left behind
-                extract_archive(str(zip_path), str(partial))
-                inner = partial / str(self.archive)  # the archive holds <name>/trainA/ ...
-                if inner.is_dir():
-                    for child in inner.iterdir():
-                        child.rename(partial / child.name)
-                    inner.rmdir()
-        except Exception as error:  # network failures come in many types; same fix for all
-            reason = str(error).replace("\n", " ") or type(error).__name__
-            raise UserError(f"download of {url} failed ({reason}); {self._how_to_fix()}") from None
-        finally:
-            zip_path.unlink(missing_ok=True)
+        download_archive(url, self.root, str(self.archive), self._how_to_fix())
 
     # --- data sets --------------------------------------------------------------------------------
     def train_transform(self) -> transforms.Compose:

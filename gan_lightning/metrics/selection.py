@@ -10,6 +10,7 @@ from gan_lightning.metrics.base import SampleMetric, is_image_data
 from gan_lightning.metrics.coverage import ClassCoverage
 from gan_lightning.metrics.distances import ClassifierDistance, InceptionDistance
 from gan_lightning.metrics.modes import ModeCoverage
+from gan_lightning.metrics.paired import PairedDistance, PairedL1
 from gan_lightning.metrics.translation import CycleReconstruction, TranslationDistance
 
 
@@ -25,6 +26,14 @@ class MetricSettings:
 
 def build_metric(name: str, settings: MetricSettings, data_kind: str = "images") -> SampleMetric:
     """One metric by its command-line name (``evaluate metric=...``)."""
+    if data_kind == "paired":
+        paired = {
+            "l1": PairedL1,
+            "fid": lambda: PairedDistance(settings.inception_weights, settings.kid_subset_size),
+        }
+        if name not in paired:
+            raise UserError(f"metric={name!r} does not score paired translation; use all, l1, fid")
+        return paired[name]()
     if data_kind == "unpaired":
         translation = {
             "cycle": CycleReconstruction,
@@ -60,6 +69,11 @@ def applicable_metrics(
             return [CycleReconstruction()], [skip]
         weights, subset = settings.inception_weights, settings.kid_subset_size
         return [CycleReconstruction(), TranslationDistance(weights, subset)], []
+    if getattr(datamodule, "data_kind", "images") == "paired":
+        if not settings.inception_weights:
+            return [PairedL1()], ["fid, kid: metrics.inception_weights is not set"]
+        weights, subset = settings.inception_weights, settings.kid_subset_size
+        return [PairedL1(), PairedDistance(weights, subset)], []
     if not is_image_data(datamodule):
         return [], [f"no metric knows {type(datamodule).__name__}"]
     metrics: list[SampleMetric] = []

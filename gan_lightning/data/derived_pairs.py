@@ -1,0 +1,189 @@
+"""Paired sets derived from images already on disk, so pix2pix trains offline.
+
+* ``ColorizeDataModule``: grey -> colour from any folder of photos (e.g. the CelebA faces).
+* ``EdgesToDigitsDataModule``: a digit's outline -> the digit, from MNIST's IDX files.
+
+The input is computed from the target, so every pair is aligned by construction.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+
+from gan_lightning.data.image_folder import ImageFolderDataset, list_images, pil_to_signed_unit
+from gan_lightning.data.in_memory import keep_batch
+from gan_lightning.data.loading import train_loader
+from gan_lightning.data.mnist import MNISTDataModule
+from gan_lightning.data.paired import PairedImageData
+from gan_lightning.data.transforms import fit_images, to_signed_unit
+from gan_lightning.errors import UserError
+
+LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as PIL's convert("L")
+
+
+def to_grey(images: Tensor, channels: int) -> Tensor:
+    """RGB in [-1, 1] (C, H, W or N, C, H, W) -> luma, as 1 channel or repeated to 3."""
+    weights = images.new_tensor(LUMA).view(3, 1, 1)
+    grey = (images * weights).sum(-3, keepdim=True)
+    return grey if channels == 1 else grey.expand(*grey.shape[:-3], 3, *grey.shape[-2:])
+
+
+class GreyColourPairs(Dataset):
+    """Items ``(grey image, colour image)`` from an RGB folder data set."""
+
+    def __init__(self, colour: ImageFolderDataset, in_channels: int) -> None:
+        self.colour = colour
+        self.in_channels = in_channels
+
+    def __len__(self) -> int:
+        return len(self.colour)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        target = self.colour[index][0]
+        return to_grey(target, self.in_channels), target
+
+
+class ColorizeDataModule(PairedImageData):
+    """Grey -> colour on the images of ``image_dir``; the last ``test_fraction`` of the files
+    (by name) are held out. Training images are resized (shorter side) to ``load_size``,
+    randomly cropped and flipped; held-out ones resized and centre-cropped to ``image_size``.
+    """
+
+    def __init__(
+        self,
+        image_dir: str,
+        batch_size: int = 16,
+        image_size: int = 64,
+        load_size: int | None = None,
+        in_channels: int = 1,
+        out_channels: int = 3,
+        test_fraction: float = 0.1,
+        flip: bool = True,
+        num_workers: int = 2,
+        pin_memory: bool = True,
+    ) -> None:
+        if out_channels != 3:
+            raise ValueError(
+                f"out_channels must be 3 (the target is the colour image), got {out_channels}"
+            )
+        super().__init__(batch_size, image_size, in_channels, 3, num_workers, pin_memory)
+        if not 0.0 < test_fraction < 1.0:
+            raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+        load_size = load_size or round(image_size * 286 / 256)
+        if load_size < image_size:
+            raise ValueError(f"load_size ({load_size}) must be >= image_size ({image_size})")
+        self.image_dir = Path(image_dir)
+        self.load_size = load_size
+        self.test_fraction = test_fraction
+        self.flip = flip
+
+    def validate(self) -> None:
+        if not self.image_dir.is_dir() or not list_images(self.image_dir):
+            raise UserError(
+                f"no images in {self.image_dir.resolve()}/; point data.image_dir at a folder of "
+                "colour photos (jpg, png), e.g. <data_dir>/celeba/img_align_celeba"
+            )
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        self.validate()
+        files = list_images(self.image_dir)
+        held = max(1, round(len(files) * self.test_fraction))
+        if len(files) - held < 1:
+            raise UserError(f"{self.image_dir} has {len(files)} image(s): too few to hold out")
+        train_steps: list = [
+            transforms.Resize(self.load_size),
+            transforms.RandomCrop(self.image_size),
+        ]
+        if self.flip:
+            train_steps.append(transforms.RandomHorizontalFlip())
+        test_steps = [transforms.Resize(self.image_size), transforms.CenterCrop(self.image_size)]
+        for name, chosen, steps in (
+            ("train_set", files[:-held], train_steps),
+            ("test_set", files[-held:], test_steps),
+        ):
+            colour = ImageFolderDataset(chosen, transforms.Compose([*steps, pil_to_signed_unit]))
+            setattr(self, name, GreyColourPairs(colour, self.in_channels))
+        self._check_batch_size(str(self.image_dir.resolve()))
+
+
+def outline(images: Tensor, width: int = 1) -> Tensor:
+    """uint8 NCHW strokes -> their outer contour: dilation minus the image (grey levels kept)."""
+    grown = F.max_pool2d(images.float(), 2 * width + 1, stride=1, padding=width)
+    return (grown - images.float()).clamp_(0, 255).to(torch.uint8)
+
+
+class InMemoryPairs(Dataset):
+    """uint8 input and target tensors, batched by index like the in-memory image sets."""
+
+    def __init__(self, inputs: Tensor, targets: Tensor) -> None:
+        self.inputs = inputs
+        self.targets = targets
+
+    def __len__(self) -> int:
+        return self.inputs.shape[0]
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        return to_signed_unit(self.inputs[index]), to_signed_unit(self.targets[index])
+
+    def __getitems__(self, indices: list[int]) -> tuple[Tensor, Tensor]:
+        index = torch.as_tensor(indices)
+        return to_signed_unit(self.inputs[index]), to_signed_unit(self.targets[index])
+
+
+class EdgesToDigitsDataModule(PairedImageData):
+    """MNIST outlines -> digits (the shape of edges2shoes, at digit size). Train on MNIST's
+    train split, hold out its test split; images resized once to ``image_size`` (32 suits a
+    5-level U-Net)."""
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        batch_size: int = 64,
+        image_size: int = 32,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        outline_width: int = 1,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+    ) -> None:
+        super().__init__(batch_size, image_size, in_channels, out_channels, num_workers, pin_memory)
+        if outline_width < 1:
+            raise ValueError(f"outline_width must be >= 1, got {outline_width}")
+        self.data_dir = data_dir
+        self.outline_width = outline_width
+
+    def _split(self, split: str) -> MNISTDataModule:
+        return MNISTDataModule(self.data_dir, split=split)
+
+    def validate(self) -> None:
+        for split in ("train", "test"):
+            self._split(split).validate()
+
+    def _pairs(self, split: str) -> InMemoryPairs:
+        digits, _ = self._split(split).load_arrays()
+        digits = fit_images(digits, self.image_size, 1)
+        edges = outline(digits, self.outline_width)
+        return InMemoryPairs(
+            fit_images(edges, self.image_size, self.in_channels),
+            fit_images(digits, self.image_size, self.out_channels),
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        self.train_set, self.test_set = self._pairs("train"), self._pairs("test")
+        self._check_batch_size(str(Path(self.data_dir).resolve()))
+
+    def train_dataloader(self) -> DataLoader:
+        assert self.train_set is not None, "call setup() first"
+        return train_loader(
+            self.train_set, self.batch_size, self.num_workers, self.pin_memory, keep_batch
+        )

@@ -1,0 +1,273 @@
+"""Aligned image pairs (A, B) for pix2pix: the side-by-side layout of the public sets.
+
+Each file of ``train/ val/ test/`` holds A on its left half and B on its right (facades,
+cityscapes, maps, edges2shoes, ...); ``direction=BtoA`` swaps the roles. Both halves get the
+same random crop and flip, so the pair stays aligned.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from gan_lightning.data.archives import download_archive
+from gan_lightning.data.image_folder import (
+    DECODE_ERRORS,
+    ImageFolderDataset,
+    convert_image,
+    list_images,
+    pil_to_signed_unit,
+)
+from gan_lightning.data.in_memory import keep_batch
+from gan_lightning.data.loading import check_loader_args, train_loader
+from gan_lightning.errors import UserError
+
+log = logging.getLogger(__name__)
+
+# The archive of Isola et al.'s pix2pix sets (their datasets/download_pix2pix_dataset.sh).
+ARCHIVE_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/{name}.tar.gz"
+PUBLIC_SETS = ("facades", "cityscapes", "maps", "edges2shoes", "edges2handbags", "night2day")
+DIRECTIONS = ("AtoB", "BtoA")
+
+
+def check_direction(direction: str) -> None:
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be AtoB or BtoA, got {direction!r}")
+
+
+class PairedImageData(pl.LightningDataModule):
+    """What every paired data module shares: ``(input, target)`` batches in [-1, 1], a fixed
+    preview batch for the sample grids and a held-out loader for the scores.
+
+    Subclasses set ``train_set`` and ``test_set`` (items ``(input, target)``) in ``setup``.
+    ``channels`` is the target's: the generator's output, which the image metrics score.
+    """
+
+    data_kind = "paired"
+    num_classes = None
+
+    def __init__(
+        self,
+        batch_size: int,
+        image_size: int,
+        in_channels: int,
+        out_channels: int,
+        num_workers: int,
+        pin_memory: bool,
+    ) -> None:
+        super().__init__()
+        check_loader_args(batch_size, image_size, in_channels, num_workers)
+        check_loader_args(batch_size, image_size, out_channels, num_workers)
+        self.batch_size = batch_size
+        self.image_size = image_size
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.channels = out_channels
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.train_set: Dataset | None = None
+        self.test_set: Dataset | None = None
+
+    def _check_batch_size(self, where: str) -> None:
+        assert self.train_set is not None
+        if len(self.train_set) < self.batch_size:
+            raise UserError(
+                f"{where} has {len(self.train_set)} training pairs, fewer than "
+                f"batch_size={self.batch_size}; lower data.batch_size"
+            )
+
+    def train_dataloader(self) -> DataLoader:
+        assert self.train_set is not None, "call setup() first"
+        return train_loader(self.train_set, self.batch_size, self.num_workers, self.pin_memory)
+
+    def test_loader(self, batch_size: int = 16) -> DataLoader:
+        """Held-out pairs in a fixed order, uncropped and unflipped."""
+        if self.test_set is None:
+            self.setup("test")
+        batched = hasattr(self.test_set, "__getitems__")  # in-memory sets make whole batches
+        collate = keep_batch if batched else None
+        return DataLoader(self.test_set, batch_size=batch_size, shuffle=False, collate_fn=collate)
+
+    def preview_batch(self, n: int) -> tuple[Tensor, Tensor]:
+        """The first ``n`` held-out pairs: the fixed inputs of the sample grids."""
+        if self.test_set is None:
+            self.setup("fit")
+        assert self.test_set is not None
+        items = [self.test_set[i] for i in range(min(n, len(self.test_set)))]
+        return torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])
+
+
+def find_unpaired_shape(files: Sequence[Path]) -> tuple[Path, tuple[int, int]] | None:
+    """The first file whose width is not twice its height (header only), with its size."""
+    for path in files:
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+        except DECODE_ERRORS:
+            continue  # unreadable files are dropped (and counted) by ImageFolderDataset
+        if width != 2 * height:
+            return path, (width, height)
+    return None
+
+
+class SideBySideDataset(Dataset):
+    """Items ``(input, target)`` cut from side-by-side files, with one shared random crop and
+    flip for training (``load_size`` then ``image_size``), or a plain resize for testing."""
+
+    def __init__(
+        self,
+        files: Sequence[Path],
+        image_size: int,
+        in_channels: int,
+        out_channels: int,
+        direction: str = "AtoB",
+        load_size: int | None = None,
+        flip: bool = False,
+    ) -> None:
+        check_direction(direction)
+        self.images = ImageFolderDataset(files, channels=3)  # decodes, skips unreadable files
+        self.image_size = image_size
+        self.load_size = load_size or image_size
+        self.channels = (in_channels, out_channels)
+        self.direction = direction
+        self.flip = flip
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def _halves(self, index: int) -> tuple[Image.Image, Image.Image]:
+        for step in range(len(self.images)):  # like ImageFolderDataset: skip a bad file
+            candidate = (index + step) % len(self.images)
+            try:
+                image = self.images.load(candidate)
+                break
+            except DECODE_ERRORS as error:
+                log.warning("could not decode %s (%s)", self.images.files[candidate], error)
+        else:
+            raise UserError("none of the paired images could be decoded")
+        width, height = image.size
+        left = image.crop((0, 0, width // 2, height))
+        right = image.crop((width // 2, 0, width // 2 * 2, height))
+        return (left, right) if self.direction == "AtoB" else (right, left)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        size, load = self.image_size, self.load_size
+        halves = [h.resize((load, load), Image.Resampling.BICUBIC) for h in self._halves(index)]
+        if load > size:
+            top, left = (int(torch.randint(load - size + 1, ())) for _ in range(2))
+            halves = [h.crop((left, top, left + size, top + size)) for h in halves]
+        if self.flip and bool(torch.rand(()) < 0.5):
+            halves = [h.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for h in halves]
+        source, target = (
+            pil_to_signed_unit(convert_image(h, c))
+            for h, c in zip(halves, self.channels, strict=True)
+        )
+        return source, target
+
+
+class PairedDataModule(PairedImageData):
+    """``root`` holds ``train/`` and ``val/`` and/or ``test/`` of side-by-side images.
+
+    Training pairs are resized to ``load_size`` (null: image_size * 286 / 256, as pix2pix), then
+    cropped to ``image_size`` at one random position and flipped together. Held-out pairs
+    (``test/``, else ``val/``, else the training files) are resized to ``image_size``.
+    ``archive`` names a public pix2pix set that ``download=true`` fetches into ``root``.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        archive: str | None = None,
+        download: bool = False,
+        direction: str = "AtoB",
+        batch_size: int = 1,
+        image_size: int = 256,
+        load_size: int | None = None,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        flip: bool = True,
+        num_workers: int = 2,
+        pin_memory: bool = True,
+    ) -> None:
+        super().__init__(batch_size, image_size, in_channels, out_channels, num_workers, pin_memory)
+        check_direction(direction)
+        if load_size is None:
+            load_size = round(image_size * 286 / 256)
+        if load_size < image_size:
+            raise ValueError(f"load_size ({load_size}) must be >= image_size ({image_size})")
+        if archive is not None and archive not in PUBLIC_SETS:
+            raise ValueError(f"archive must be one of {', '.join(PUBLIC_SETS)} or null")
+        self.root = Path(root)
+        self.archive = archive
+        self.download = download
+        self.direction = direction
+        self.load_size = load_size
+        self.flip = flip
+
+    def _how_to_fix(self) -> str:
+        fix = f"the set needs a folder train/ of side-by-side A|B images in {self.root.resolve()}/"
+        if self.archive:
+            url = ARCHIVE_URL.format(name=self.archive)
+            return (
+                f"{fix}: unpack {url} there, or set data.download=true on a machine with internet"
+            )
+        return f"{fix}, or point data.root at a folder that has one"
+
+    def _problem(self) -> str | None:
+        folder = self.root / "train"
+        if not folder.is_dir():
+            return f"folder {folder.resolve()}/ not found; {self._how_to_fix()}"
+        if not list_images(folder):
+            return f"no images in {folder.resolve()}/; {self._how_to_fix()}"
+        return None
+
+    def validate(self) -> None:
+        """Fail before training starts when the set is missing and cannot be downloaded."""
+        problem = self._problem()
+        if problem and not (self.download and self.archive):
+            if self.download:
+                problem += "; data.download needs data.archive (a public pix2pix set name)"
+            raise UserError(problem)
+
+    def prepare_data(self) -> None:
+        if self._problem() and self.download and self.archive:
+            url = ARCHIVE_URL.format(name=self.archive)
+            download_archive(url, self.root, str(self.archive), self._how_to_fix())
+        self.validate()
+
+    def _files(self, folder: Path) -> list[Path]:
+        files = list_images(folder)
+        odd = find_unpaired_shape(files)
+        if odd is not None:
+            path, (width, height) = odd
+            raise UserError(
+                f"{path} is {width}x{height}, but a paired image holds A and B side by side "
+                f"(width = 2 x height); fix or remove it (for unaligned A/B folders use "
+                "model=cyclegan data=unpaired)"
+            )
+        return files
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        problem = self._problem()
+        if problem:
+            raise UserError(problem)
+        common = (self.image_size, self.in_channels, self.out_channels, self.direction)
+        train_files = self._files(self.root / "train")
+        self.train_set = SideBySideDataset(train_files, *common, self.load_size, self.flip)
+        self._check_batch_size(str(self.root.resolve()))
+        for name in ("test", "val", "train"):
+            folder = self.root / name
+            if folder.is_dir() and list_images(folder):
+                if name == "train":
+                    log.info("no test/ or val/ in %s: previews and scores use train/", self.root)
+                self.test_set = SideBySideDataset(self._files(folder), *common)
+                return

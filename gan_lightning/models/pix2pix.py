@@ -1,0 +1,163 @@
+"""Pix2Pix (Isola et al. 2017): paired image-to-image translation, a conditional GAN on images.
+
+D judges the (input, output) pair, concatenated along channels, so it learns whether the output
+fits *this* input rather than whether it looks like any target. G minimises the adversarial loss
+plus ``lambda_l1`` x L1 to the target: L1 gets the low frequencies right, the PatchGAN the
+texture. G takes no latent: dropout is its noise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gan_lightning.errors import UserError
+from gan_lightning.losses import AdversarialLoss
+from gan_lightning.models.adversarial import (
+    AdversarialModule,
+    OptimizerFactory,
+    SchedulerFactory,
+    generate_in_eval_mode,
+)
+
+
+def as_channels(images: Tensor, channels: int) -> Tensor:
+    """Grey shown beside colour: repeat the channel (the grids and the input-L1 baseline)."""
+    if images.shape[1] == channels:
+        return images
+    if images.shape[1] == 1:
+        return images.expand(-1, channels, -1, -1)
+    return images.mean(1, keepdim=True)
+
+
+class Pix2Pix(AdversarialModule):
+    """Batches are ``(inputs, targets)`` from a paired data module (``data_kind = "paired"``).
+
+    D's loss is halved, as in the paper, to slow D relative to G.
+    """
+
+    data_kind = "paired"
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        loss: AdversarialLoss,
+        optimizer: OptimizerFactory,
+        d_optimizer: OptimizerFactory | None = None,
+        scheduler: SchedulerFactory | None = None,
+        d_steps: int = 1,
+        g_grad_clip: float | None = None,
+        d_grad_clip: float | None = None,
+        lambda_l1: float = 100.0,
+        num_grid_images: int = 8,
+        on_nonfinite: str = "stop",
+    ) -> None:
+        super().__init__(
+            loss,
+            optimizer,
+            d_optimizer,
+            scheduler,
+            d_steps,
+            g_grad_clip,
+            d_grad_clip,
+            on_nonfinite,
+        )
+        if lambda_l1 < 0:
+            raise ValueError(f"lambda_l1 must be >= 0, got {lambda_l1}")
+        if num_grid_images < 1:
+            raise ValueError(f"num_grid_images must be >= 1, got {num_grid_images}")
+        pair = getattr(generator, "in_channels", None), getattr(generator, "out_channels", None)
+        judged = getattr(discriminator, "in_channels", None)
+        if None not in (*pair, judged) and judged != sum(pair):
+            raise ValueError(
+                f"the discriminator takes {judged} channels, but an (input, output) pair has "
+                f"{pair[0]} + {pair[1]}; set model.discriminator.in_channels: "
+                "${sum:${data.in_channels},${data.out_channels}}"
+            )
+        self.generator = generator
+        self.discriminator = discriminator
+        self.lambda_l1 = lambda_l1
+        self.num_grid_images = num_grid_images
+        self.grid_inputs: Tensor | None = None  # fixed held-out pairs for the sample grids
+        self.grid_targets: Tensor | None = None
+        self.save_hyperparameters(
+            ignore=["generator", "discriminator", "loss", "optimizer", "d_optimizer", "scheduler"]
+        )
+
+    def forward(self, inputs: Tensor) -> Tensor:
+        return self.generator(inputs)
+
+    def translators(self) -> dict[str, nn.Module]:
+        return {"AtoB": self.generator}
+
+    @staticmethod
+    def _split(batch: Any) -> tuple[Tensor, Tensor]:
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise UserError(
+                "Pix2Pix needs batches of (input images, target images); use a paired data set: "
+                "data=facades, data=paired data.root=DIR, data=colorize or data=edges2digits"
+            )
+        inputs, targets = batch
+        if inputs.shape[-2:] != targets.shape[-2:]:
+            raise UserError(
+                f"inputs are {tuple(inputs.shape[-2:])} but targets {tuple(targets.shape[-2:])}: "
+                "a paired data set must give both at one size"
+            )
+        return inputs, targets
+
+    def discriminate(self, inputs: Tensor, outputs: Tensor) -> Tensor:
+        return self.discriminator(torch.cat([inputs, outputs], dim=1))
+
+    def discriminator_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        inputs, targets = self._split(batch)
+        with torch.no_grad():
+            fakes = self.generator(inputs)
+        if fakes.shape != targets.shape:
+            raise UserError(
+                f"the generator makes {tuple(fakes.shape[1:])} from the inputs but the targets "
+                f"are {tuple(targets.shape[1:])}; take model.generator's channels and "
+                "image_size from the data group (${data.in_channels}, ${data.out_channels}, "
+                "${data.image_size})"
+            )
+        real_logits = self.discriminate(inputs, targets)
+        fake_logits = self.discriminate(inputs, fakes)
+        loss = 0.5 * self.loss.discriminator(real_logits, fake_logits)
+        return loss, {
+            "d_real": self.loss.score(real_logits.detach()).mean(),
+            "d_fake": self.loss.score(fake_logits.detach()).mean(),
+        }
+
+    def generator_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
+        inputs, targets = self._split(batch)
+        fakes = self.generator(inputs)
+        adversarial = self.loss.generator(self.discriminate(inputs, fakes))
+        l1 = F.l1_loss(fakes, targets)
+        loss = adversarial + self.lambda_l1 * l1
+        return loss, {"g_adversarial": adversarial.detach(), "l1": l1.detach()}
+
+    # --- sample grids -----------------------------------------------------------------------------
+    def on_train_start(self) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if datamodule is not None and hasattr(datamodule, "preview_batch"):
+            inputs, targets = datamodule.preview_batch(self.num_grid_images)
+            self.grid_inputs, self.grid_targets = inputs.to(self.device), targets.to(self.device)
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        if self.grid_inputs is None:  # no preview from the data module: keep the first batch's
+            inputs, targets = self._split(batch)
+            self.grid_inputs = inputs[: self.num_grid_images].detach().clone()
+            self.grid_targets = targets[: self.num_grid_images].detach().clone()
+        super().training_step(batch, batch_idx)
+
+    def grid_images(self) -> dict[str, tuple[Tensor, int]]:
+        """Rows of input | output | target."""
+        if self.grid_inputs is None or self.grid_targets is None:
+            return {}
+        outputs = generate_in_eval_mode(self.generator, self.grid_inputs)
+        channels = max(outputs.shape[1], self.grid_inputs.shape[1])
+        triple = [as_channels(t, channels) for t in (self.grid_inputs, outputs, self.grid_targets)]
+        return {"samples": (torch.stack(triple, dim=1).flatten(0, 1), 3)}

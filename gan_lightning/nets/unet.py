@@ -1,0 +1,117 @@
+"""U-Net generator of pix2pix (Isola et al. 2017): an encoder-decoder with skip connections.
+
+Encoder level i: [LeakyReLU(0.2) ->] Conv 4x4 s2 [-> norm] (no activation before the first,
+no norm on the first and the innermost); widths double from ``base_width`` up to 8x. Decoder
+level i: ReLU -> ConvTranspose 4x4 s2 -> norm [-> Dropout], taking encoder level i's output
+concatenated with the level below; the outermost level ends in tanh. ``num_downs`` halvings
+take a ``2**num_downs`` image down to a 1x1 bottleneck: 8 for ``unet_256``, 7 for
+``unet_128``, 6 at 64x64 (the default is ``log2(image_size)``).
+
+Skips carry the low-level structure (edges, layout) straight to the output, so the bottleneck
+only has to encode what changes between the domains. Dropout in the first decoder layers is
+the generator's only noise source: pix2pix found that an input z was simply ignored.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from gan_lightning.nets.common import check_norm, conv_bias, init_normal_weights, norm_layer
+
+MAX_WIDTH_MULTIPLIER = 8
+PRESETS = {"unet_256": 8, "unet_128": 7, "unet_64": 6}  # the names junyanz's code uses
+
+
+def default_num_downs(image_size: int) -> int:
+    """Halvings that bring ``image_size`` down to 1x1 (the paper's bottleneck)."""
+    num_downs = int(math.log2(image_size)) if image_size > 0 else 0
+    if num_downs < 2 or 2**num_downs != image_size:
+        raise ValueError(
+            f"image_size={image_size} is not a power of two >= 4; set model.generator.num_downs "
+            "so that image_size is a multiple of 2**num_downs"
+        )
+    return num_downs
+
+
+class UnetGenerator(nn.Module):
+    """Image (N, in_channels, H, W) -> image (N, out_channels, H, W) in [-1, 1].
+
+    H and W must be multiples of ``2**num_downs`` (``stride_product``); at inference any such
+    size works, since the network is fully convolutional.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        image_size: int = 256,
+        base_width: int = 64,
+        num_downs: int | None = None,
+        norm: str = "batch",
+        dropout: float = 0.5,
+        dropout_layers: int = 3,
+        init_weights: bool = True,
+    ) -> None:
+        super().__init__()
+        check_norm(norm)
+        if num_downs is None:
+            num_downs = default_num_downs(image_size)
+        if num_downs < 2:
+            raise ValueError(f"num_downs must be >= 2, got {num_downs}")
+        if image_size % 2**num_downs:
+            raise ValueError(
+                f"image_size={image_size} is not a multiple of 2**num_downs={2**num_downs}; "
+                "lower model.generator.num_downs or change data.image_size"
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if dropout_layers < 0:
+            raise ValueError(f"dropout_layers must be >= 0, got {dropout_layers}")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.image_size = image_size
+        self.num_downs = num_downs
+        self.stride_product = 2**num_downs
+        bias = conv_bias(norm)
+        widths = [base_width * min(2**i, MAX_WIDTH_MULTIPLIER) for i in range(num_downs)]
+        innermost = num_downs - 1
+
+        self.downs = nn.ModuleList()
+        for level, width in enumerate(widths):
+            layers: list[nn.Module] = [] if level == 0 else [nn.LeakyReLU(0.2)]
+            source = in_channels if level == 0 else widths[level - 1]
+            layers.append(nn.Conv2d(source, width, 4, 2, 1, bias=bias))
+            if 0 < level < innermost:
+                layers.append(norm_layer(norm, width))
+            self.downs.append(nn.Sequential(*layers))
+
+        self.ups = nn.ModuleList()  # ups[i] undoes downs[i]; run from the innermost outwards
+        for level, width in enumerate(widths):
+            source = width if level == innermost else 2 * width  # + the skip of this level
+            if level == 0:
+                layers = [nn.ReLU(), nn.ConvTranspose2d(source, out_channels, 4, 2, 1), nn.Tanh()]
+            else:
+                target = widths[level - 1]
+                layers = [
+                    nn.ReLU(),
+                    nn.ConvTranspose2d(source, target, 4, 2, 1, bias=bias),
+                    norm_layer(norm, target),
+                ]
+                if innermost - level < dropout_layers and dropout > 0:
+                    layers.append(nn.Dropout(dropout))
+            self.ups.append(nn.Sequential(*layers))
+        if init_weights:
+            self.apply(init_normal_weights)
+
+    def forward(self, x: Tensor) -> Tensor:
+        skips = []
+        for down in self.downs:
+            x = down(x)
+            skips.append(x)
+        x = self.ups[-1](skips.pop())
+        for up in reversed(self.ups[:-1]):
+            x = up(torch.cat([skips.pop(), x], dim=1))
+        return x
