@@ -217,6 +217,7 @@ class CaptionedImageDataModule(CaptionedDataModule):
         self.images_dir = self.root / images_dir
         self.text_dir = self.root / text_dir
         self.captions_file = self.root / captions_file if captions_file else None
+        self.files: list[Path] = []  # the images in the order of the data set, after setup
 
     def validate(self) -> None:
         if not self.images_dir.is_dir():
@@ -322,6 +323,7 @@ class CaptionedImageDataModule(CaptionedDataModule):
                 f"text/{missing[0].stem}.txt or a captions.jsonl line for each, or remove them"
             )
         readable = drop_unreadable(files)
+        self.files = readable
         images = torch.stack([self._decode(path) for path in readable])
         return CaptionedImageDataset(images, [captions[path.stem] for path in readable])
 

@@ -191,12 +191,9 @@ class StackGAN(AdversarialModule):
             )
         checkpoint = load_checkpoint(path)
         extras = checkpoint[CHECKPOINT_KEY]
-        if extras.get("variant") != type(self).__name__ or extras.get("stage") not in (
-            "1",
-            "joint",
-        ):
+        if extras.get("variant") != StackGAN.__name__ or extras.get("stage") not in ("1", "joint"):
             kind = extras.get("variant")
-            if kind == type(self).__name__:
+            if kind == StackGAN.__name__:
                 kind = f"stage-{extras.get('stage')} StackGAN"
             raise UserError(
                 f"model.stage1_ckpt={path} is a {kind} checkpoint, not a StackGAN stage-I one; "
