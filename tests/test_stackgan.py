@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gan_lightning import __version__
+from gan_lightning import __version__, sample
 from gan_lightning.data.captions import (
     DIGIT_WORDS,
     CaptionedImageDataModule,
@@ -440,18 +440,13 @@ def test_sample_text_writes_stage_two_images(stage_runs, tmp_path):
     assert files == ["grid.png", *(f"sample_{i:04d}.png" for i in range(6))]
     with Image.open(out / "sample_0000.png") as image:
         assert image.size == (16, 16)  # stage II: twice stage I's 8 px
-    first = run_cli(
-        f"ckpt={stage2}",
-        "text=a thin 7",
-        "stage=1",
-        "n=2",
-        f"out={tmp_path / 'o1'}",
-        run_dir=tmp_path / "x",
-        module="gan_lightning.sample",
-    )
-    assert first.returncode == 0, first.stderr[-2000:]
+    with Image.open(out / "grid.png") as grid:
+        assert grid.size == (2 + 3 * 18, 2 + 2 * 18)  # one row of 3 per caption
+    sample.main([f"ckpt={stage2}", "text=a thin 7", "stage=1", "n=2", f"out={tmp_path / 'o1'}"])
     with Image.open(tmp_path / "o1" / "sample_0000.png") as image:
         assert image.size == (8, 8)
+    sample.main([f"ckpt={stage2}", "n=1", f"out={tmp_path / 'o2'}"])  # the run's grid captions
+    assert len(list((tmp_path / "o2").glob("sample_*.png"))) == 2
 
 
 @pytest.mark.parametrize(
@@ -460,16 +455,14 @@ def test_sample_text_writes_stage_two_images(stage_runs, tmp_path):
         (("text= | a seven",), "has an empty caption"),
         (("text=a seven", "stage=2"), "trained stage I only; sample it with stage=1"),
         (("text=a seven", "labels=3"), "labels= does not apply to a text-to-image checkpoint"),
+        (("text=a seven", "stage=3"), "stage must be 1 or 2, got 3"),
     ],
 )
 def test_sample_text_refuses_bad_input(stage_runs, tmp_path, arguments, message):
     stage1, _, _ = stage_runs
-    result = run_cli(
-        f"ckpt={stage1}", *arguments, run_dir=tmp_path / "x", module="gan_lightning.sample"
-    )
-    assert result.returncode == 2
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and message in lines[0], result.stderr[-2000:]
+    with pytest.raises(UserError, match=message) as error:
+        sample.main([f"ckpt={stage1}", f"out={tmp_path / 'o'}", *arguments])
+    assert "\n" not in str(error.value)
 
 
 def test_cli_stage_two_on_a_stage_two_checkpoint_is_one_line(stage_runs, tmp_path):

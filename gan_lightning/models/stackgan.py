@@ -171,6 +171,7 @@ class StackGAN(AdversarialModule):
         self.grid_captions: list[str] | None = None
         if self.stage == "2":
             self._load_stage1(stage1_ckpt)
+            self.train()
         elif stage1_ckpt is not None:
             raise ValueError(
                 f"stage1_ckpt is for model.stage=2; stage={self.stage} trains stage I itself "
@@ -221,6 +222,10 @@ class StackGAN(AdversarialModule):
             for name in STAGE_I_NETS:
                 getattr(self, name).eval()
         return self
+
+    def on_train_epoch_start(self) -> None:
+        super().on_train_epoch_start()
+        self.train(self.training)  # Lightning does not call train() itself; modes may drift
 
     # --- parameter groups ----------------------------------------------------------------------
     def generator_parameters(self) -> Iterator[nn.Parameter]:
