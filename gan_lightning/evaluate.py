@@ -77,6 +77,8 @@ def evaluate(cfg: DictConfig, argv: Sequence[str]) -> dict[str, Any]:
     data_cfg = _data_config(cfg, run_config, argv)
     datamodule = build_data(data_cfg)
     data_kind = getattr(datamodule, "data_kind", "images")
+    if (data_kind == "paired") != _is_pix2pix(run_config):
+        raise UserError("a Pix2Pix checkpoint is scored on a paired data set, and only it")
     settings = MetricSettings(**OmegaConf.to_container(cfg.metrics, resolve=True))
     skipped: list[str] = []
     if cfg.metric == "all":
@@ -86,9 +88,7 @@ def evaluate(cfg: DictConfig, argv: Sequence[str]) -> dict[str, Any]:
     if not metrics:
         raise UserError("no metric applies: " + "; ".join(skipped))
     inputs: EvaluationInputs | TranslationInputs | PairedInputs
-    if data_kind == "paired" or _is_pix2pix(run_config):
-        if data_kind != "paired" or not _is_pix2pix(run_config):
-            raise UserError("a Pix2Pix checkpoint is scored on a paired data set, and only it")
+    if data_kind == "paired":
         inputs = PairedInputs(networks["generator"], datamodule, int(cfg.batch_size), int(cfg.seed))
     elif "generator_ab" in networks:
         if data_kind != "unpaired":

@@ -144,7 +144,7 @@ def main(argv: Sequence[str]) -> Path:
         raise UserError(f"no images (jpg, png, bmp, webp) in {source}")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     generator = generator.to(device)
-    channels = int(getattr(generator, "in_channels", config.data.channels))
+    channels = int(getattr(generator, "in_channels", None) or config.data.channels)
     image_size = int(config.data.image_size)
     multiple = int(getattr(generator, "stride_product", 8))
     written, failed = 0, []

@@ -112,6 +112,16 @@ TINY_CYCLEGAN = (
 )
 
 
+# Pix2Pix small enough for a CPU test run: 32 px, 8-wide nets, a 2-layer PatchGAN.
+TINY_PIX2PIX = (
+    "model=pix2pix",
+    "data.image_size=32",
+    "model.generator.base_width=8",
+    "model.discriminator.base_width=8",
+    "model.discriminator.num_layers=2",
+)
+
+
 def write_unpaired(root: Path, a: int = 6, b: int = 4, test: bool = True) -> Path:
     """A CycleGAN-layout set: trainA jpgs (40x30), trainB pngs (30x30), small test folders."""
     write_domain(root / "trainA", a, seed=1)
@@ -119,6 +129,36 @@ def write_unpaired(root: Path, a: int = 6, b: int = 4, test: bool = True) -> Pat
     if test:
         write_domain(root / "testA", 2, seed=3)
         write_domain(root / "testB", 3, suffix=".png", seed=4)
+    return root
+
+
+def write_side_by_side(
+    folder: Path, n: int, size: int = 32, seed: int = 0, same: bool = False, suffix: str = ".jpg"
+) -> None:
+    """``n`` pix2pix-layout files (width = 2 x height): a random A on the left, B on the right.
+
+    B is A inverted with a bright block (so the halves differ and alignment can be checked), or
+    A itself with ``same=True`` (then any misaligned crop or flip shows as a difference).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        a = rng.integers(0, 120, size=(size, size, 3), dtype=np.uint8)
+        a[: size // 3, : size // 2] = 240
+        b = a.copy() if same else 255 - a
+        if not same:
+            b[size // 2 :, size // 2 :] = 255
+        pair = np.concatenate([a, b], axis=1)
+        Image.fromarray(pair).save(
+            folder / f"{i + 1}{suffix}", **({"quality": 95} if suffix == ".jpg" else {})
+        )
+
+
+def write_facades(root: Path, train: int = 16, test: int = 2) -> Path:
+    """A pix2pix-layout set: train/ and test/ (and val/) of 64x32 side-by-side jpgs."""
+    write_side_by_side(root / "train", train, seed=1)
+    write_side_by_side(root / "val", test, seed=2)
+    write_side_by_side(root / "test", test, seed=3)
     return root
 
 
@@ -138,11 +178,12 @@ def faces_root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def data_root(tmp_path: Path) -> Path:
-    """One data_dir with MNIST, SVHN, CelebA and summer2winter in their real layouts."""
+    """One data_dir with MNIST, SVHN, CelebA, summer2winter and facades in their real layouts."""
     root = write_mnist(tmp_path / "data_root", train=128, test=16)
     write_svhn(root / "svhn" / "train_32x32.mat", 128)
     write_faces(root / "celeba" / "img_align_celeba", 40)
     write_unpaired(root / "summer2winter_yosemite", a=16, b=16)
+    write_facades(root / "facades")
     return root
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from tests.conftest import run_cli
+from tests.conftest import TINY_PIX2PIX, run_cli
 
 FAST = ("debug=fast_dev_run",)
 
@@ -67,6 +67,33 @@ MATRIX = [
     ),
     ("experiment=summer2winter_cyclegan", *CYCLEGAN_SMALL),
     ("experiment=summer2winter_cyclegan_paper", *CYCLEGAN_SMALL),
+    (
+        *TINY_PIX2PIX[:1],
+        "data=facades",
+        *TINY_PIX2PIX[1:],
+        "data.load_size=36",
+        "data.num_workers=0",
+    ),
+    (
+        *TINY_PIX2PIX[:1],
+        "data=paired",
+        "data.root=${paths.data_dir}/facades",
+        *TINY_PIX2PIX[1:],
+        "data.num_workers=0",
+        "data.out_channels=1",
+        "model.loss._target_=gan_lightning.losses.LeastSquaresLoss",
+    ),
+    (*TINY_PIX2PIX[:1], "data=colorize", *TINY_PIX2PIX[1:], "data.num_workers=0"),
+    (*TINY_PIX2PIX[:1], "data=edges2digits", *TINY_PIX2PIX[1:]),
+    (
+        "experiment=facades_pix2pix",
+        *TINY_PIX2PIX[1:],
+        "data.load_size=36",
+        "data.num_workers=0",
+        "model.generator.num_downs=5",
+    ),
+    ("experiment=edges2digits_pix2pix",),
+    ("experiment=celeba_colorize_pix2pix", "data.image_size=32", "data.num_workers=0"),
 ]
 
 
