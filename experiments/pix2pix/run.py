@@ -95,7 +95,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     grids = sorted((run_dir / "samples").glob("epoch_*.png"))
     shutil.copy(grids[-1], out / "edges2digits_final.png")
-    curve = l1_curve(run_dir / "csv" / "version_0" / "metrics.csv")
+    curve = l1_curve(next((run_dir / "csv").rglob("metrics.csv")))
     with open(out / "l1_curve.csv", "w") as handle:
         handle.write("step,train_l1\n" + "".join(f"{s},{v:.4f}\n" for s, v in curve))
     results = {
