@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from scipy.io import savemat
 
@@ -192,6 +193,41 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "README.md").exists():
         pytest.skip("../shared/data is not present")
     return SHARED_DATA
+
+
+class StepRecorder:
+    """Mixin for an AdversarialModule: records which of ``recorded_nets`` moved during each D
+    update and each G update, as ``events = [("D", {names}), ("G", {names}), ...]``."""
+
+    recorded_nets: tuple[str, ...] = ()
+
+    def snapshot(self):
+        self._before = {
+            n: [p.clone() for p in getattr(self, n).parameters()] for n in self.recorded_nets
+        }
+
+    def moved(self):
+        return {
+            n
+            for n in self.recorded_nets
+            for b, p in zip(self._before[n], getattr(self, n).parameters(), strict=True)
+            if not torch.equal(b, p)
+        }
+
+    def on_fit_start(self):
+        self.events = []
+
+    def discriminator_loss(self, batch):
+        self.snapshot()
+        return super().discriminator_loss(batch)
+
+    def generator_loss(self, batch):
+        self.events.append(("D", self.moved()))
+        self.snapshot()
+        return super().generator_loss(batch)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self.events.append(("G", self.moved()))
 
 
 def quiet_trainer(**kwargs):

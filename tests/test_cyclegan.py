@@ -15,7 +15,7 @@ from gan_lightning.models.image_pool import ImagePool
 from gan_lightning.nets.patchgan import PatchDiscriminator
 from gan_lightning.nets.resnet import ResnetGenerator
 from gan_lightning.schedules import ConstantThenLinear, constant_then_linear_decay
-from tests.conftest import quiet_trainer
+from tests.conftest import StepRecorder, quiet_trainer
 
 NETS = ("generator_ab", "generator_ba", "discriminator_a", "discriminator_b")
 
@@ -142,34 +142,10 @@ def test_pool_state_round_trip():
 
 
 # --- the module --------------------------------------------------------------------------------
-class RecordingCycleGAN(CycleGAN):
+class RecordingCycleGAN(StepRecorder, CycleGAN):
     """Records which of the four networks moved during each D update and each G update."""
 
-    def snapshot(self):
-        self._before = {n: [p.clone() for p in getattr(self, n).parameters()] for n in NETS}
-
-    def moved(self):
-        return {
-            n
-            for n in NETS
-            for b, p in zip(self._before[n], getattr(self, n).parameters(), strict=True)
-            if not torch.equal(b, p)
-        }
-
-    def on_fit_start(self):
-        self.events = []
-
-    def discriminator_loss(self, batch):
-        self.snapshot()
-        return super().discriminator_loss(batch)
-
-    def generator_loss(self, batch):
-        self.events.append(("D", self.moved()))
-        self.snapshot()
-        return super().generator_loss(batch)
-
-    def on_train_batch_end(self, outputs, batch, batch_idx):
-        self.events.append(("G", self.moved()))
+    recorded_nets = NETS
 
 
 def test_each_step_moves_only_its_own_networks():

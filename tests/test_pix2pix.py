@@ -19,6 +19,7 @@ from gan_lightning.nets.patchgan import PatchDiscriminator
 from gan_lightning.nets.unet import UnetGenerator
 from tests.conftest import (
     TINY_PIX2PIX,
+    StepRecorder,
     quiet_trainer,
     run_cli,
     write_mnist,
@@ -123,34 +124,10 @@ def test_discriminator_must_take_the_stacked_pair():
         make_pix2pix(**nets)
 
 
-class RecordingPix2Pix(Pix2Pix):
+class RecordingPix2Pix(StepRecorder, Pix2Pix):
     """Records which network moved during each D update and each G update."""
 
-    def snapshot(self):
-        self._before = {n: [p.clone() for p in getattr(self, n).parameters()] for n in NETS}
-
-    def moved(self):
-        return {
-            n
-            for n in NETS
-            for b, p in zip(self._before[n], getattr(self, n).parameters(), strict=True)
-            if not torch.equal(b, p)
-        }
-
-    def on_fit_start(self):
-        self.events = []
-
-    def discriminator_loss(self, batch):
-        self.snapshot()
-        return super().discriminator_loss(batch)
-
-    def generator_loss(self, batch):
-        self.events.append(("D", self.moved()))
-        self.snapshot()
-        return super().generator_loss(batch)
-
-    def on_train_batch_end(self, outputs, batch, batch_idx):
-        self.events.append(("G", self.moved()))
+    recorded_nets = NETS
 
 
 def test_each_step_moves_only_its_own_network():

@@ -42,3 +42,47 @@ def download_archive(url: str, root: Path, name: str, how_to_fix: str) -> None:
         raise UserError(f"download of {url} failed ({reason}); {how_to_fix}") from None
     finally:
         archive_path.unlink(missing_ok=True)
+
+
+class ArchiveBackedFolders:
+    """``validate`` / ``prepare_data`` of a folder set that a public archive can fill.
+
+    The data module sets ``root``, ``archive`` (a set name or None), ``download`` and
+    ``archive_url`` (a template with ``{name}``), and implements ``_problem`` (what is missing,
+    or None) and ``_needs`` (what the folder must hold, in words).
+    """
+
+    root: Path
+    archive: str | None
+    download: bool
+    archive_url: str
+    set_kind: str  # "CycleGAN", "pix2pix": named in the messages
+
+    def _problem(self) -> str | None:
+        raise NotImplementedError
+
+    def _needs(self) -> str:
+        raise NotImplementedError
+
+    def _how_to_fix(self) -> str:
+        fix = f"the set needs {self._needs()} in {self.root.resolve()}/"
+        if self.archive:
+            url = self.archive_url.format(name=self.archive)
+            return (
+                f"{fix}: unpack {url} there, or set data.download=true on a machine with internet"
+            )
+        return f"{fix}, or point data.root at a folder that has them"
+
+    def validate(self) -> None:
+        """Fail before training starts when the set is missing and cannot be downloaded."""
+        problem = self._problem()
+        if problem and not (self.download and self.archive):
+            if self.download:
+                problem += f"; data.download needs data.archive (a public {self.set_kind} set name)"
+            raise UserError(problem)
+
+    def prepare_data(self) -> None:
+        if self._problem() and self.download and self.archive:
+            url = self.archive_url.format(name=self.archive)
+            download_archive(url, self.root, self.archive, self._how_to_fix())
+        self.validate()

@@ -18,7 +18,7 @@ from torchvision import transforms
 
 from gan_lightning.data.image_folder import ImageFolderDataset, list_images, pil_to_signed_unit
 from gan_lightning.data.in_memory import keep_batch
-from gan_lightning.data.loading import train_loader
+from gan_lightning.data.loading import resolve_load_size, train_loader
 from gan_lightning.data.mnist import MNISTDataModule
 from gan_lightning.data.paired import PairedImageData
 from gan_lightning.data.transforms import fit_images, to_signed_unit
@@ -75,9 +75,7 @@ class ColorizeDataModule(PairedImageData):
         super().__init__(batch_size, image_size, in_channels, 3, num_workers, pin_memory)
         if not 0.0 < test_fraction < 1.0:
             raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-        load_size = load_size or round(image_size * 286 / 256)
-        if load_size < image_size:
-            raise ValueError(f"load_size ({load_size}) must be >= image_size ({image_size})")
+        load_size = resolve_load_size(image_size, load_size)
         self.image_dir = Path(image_dir)
         self.load_size = load_size
         self.test_fraction = test_fraction

@@ -20,6 +20,16 @@ def check_loader_args(batch_size: int, image_size: int, channels: int, num_worke
         raise ValueError(f"num_workers must be >= 0, got {num_workers}")
 
 
+def resolve_load_size(image_size: int, load_size: int | None) -> int:
+    """The size resized to before a random crop to ``image_size``; null: the pix2pix /
+    CycleGAN ratio, 286 for 256."""
+    if load_size is None:
+        load_size = round(image_size * 286 / 256)
+    if load_size < image_size:
+        raise ValueError(f"load_size ({load_size}) must be >= image_size ({image_size})")
+    return load_size
+
+
 def train_loader(
     dataset: Dataset,
     batch_size: int,

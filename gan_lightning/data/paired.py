@@ -17,7 +17,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from gan_lightning.data.archives import download_archive
+from gan_lightning.data.archives import ArchiveBackedFolders
 from gan_lightning.data.image_folder import (
     DECODE_ERRORS,
     ImageFolderDataset,
@@ -26,7 +26,7 @@ from gan_lightning.data.image_folder import (
     pil_to_signed_unit,
 )
 from gan_lightning.data.in_memory import keep_batch
-from gan_lightning.data.loading import check_loader_args, train_loader
+from gan_lightning.data.loading import check_loader_args, resolve_load_size, train_loader
 from gan_lightning.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ class SideBySideDataset(Dataset):
         return source, target
 
 
-class PairedDataModule(PairedImageData):
+class PairedDataModule(ArchiveBackedFolders, PairedImageData):
     """``root`` holds ``train/`` and ``val/`` and/or ``test/`` of side-by-side images.
 
     Training pairs are resized to ``load_size`` (null: image_size * 286 / 256, as pix2pix), then
@@ -180,6 +180,9 @@ class PairedDataModule(PairedImageData):
     (``test/``, else ``val/``, else the training files) are resized to ``image_size``.
     ``archive`` names a public pix2pix set that ``download=true`` fetches into ``root``.
     """
+
+    archive_url = ARCHIVE_URL
+    set_kind = "pix2pix"
 
     def __init__(
         self,
@@ -198,10 +201,7 @@ class PairedDataModule(PairedImageData):
     ) -> None:
         super().__init__(batch_size, image_size, in_channels, out_channels, num_workers, pin_memory)
         check_direction(direction)
-        if load_size is None:
-            load_size = round(image_size * 286 / 256)
-        if load_size < image_size:
-            raise ValueError(f"load_size ({load_size}) must be >= image_size ({image_size})")
+        load_size = resolve_load_size(image_size, load_size)
         if archive is not None and archive not in PUBLIC_SETS:
             raise ValueError(f"archive must be one of {', '.join(PUBLIC_SETS)} or null")
         self.root = Path(root)
@@ -211,14 +211,8 @@ class PairedDataModule(PairedImageData):
         self.load_size = load_size
         self.flip = flip
 
-    def _how_to_fix(self) -> str:
-        fix = f"the set needs a folder train/ of side-by-side A|B images in {self.root.resolve()}/"
-        if self.archive:
-            url = ARCHIVE_URL.format(name=self.archive)
-            return (
-                f"{fix}: unpack {url} there, or set data.download=true on a machine with internet"
-            )
-        return f"{fix}, or point data.root at a folder that has one"
+    def _needs(self) -> str:
+        return "a folder train/ of side-by-side A|B images (val/, test/ optional)"
 
     def _problem(self) -> str | None:
         folder = self.root / "train"
@@ -227,20 +221,6 @@ class PairedDataModule(PairedImageData):
         if not list_images(folder):
             return f"no images in {folder.resolve()}/; {self._how_to_fix()}"
         return None
-
-    def validate(self) -> None:
-        """Fail before training starts when the set is missing and cannot be downloaded."""
-        problem = self._problem()
-        if problem and not (self.download and self.archive):
-            if self.download:
-                problem += "; data.download needs data.archive (a public pix2pix set name)"
-            raise UserError(problem)
-
-    def prepare_data(self) -> None:
-        if self._problem() and self.download and self.archive:
-            url = ARCHIVE_URL.format(name=self.archive)
-            download_archive(url, self.root, str(self.archive), self._how_to_fix())
-        self.validate()
 
     def _files(self, folder: Path) -> list[Path]:
         files = list_images(folder)

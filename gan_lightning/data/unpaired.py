@@ -19,14 +19,14 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from gan_lightning.data.archives import download_archive
+from gan_lightning.data.archives import ArchiveBackedFolders
 from gan_lightning.data.image_folder import (
     DECODE_ERRORS,
     ImageFolderDataset,
     list_images,
     pil_to_signed_unit,
 )
-from gan_lightning.data.loading import check_loader_args, train_loader
+from gan_lightning.data.loading import check_loader_args, resolve_load_size, train_loader
 from gan_lightning.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def count_modes(files: Sequence[Path]) -> Counter:
     return modes
 
 
-class UnpairedDataModule(pl.LightningDataModule):
+class UnpairedDataModule(ArchiveBackedFolders, pl.LightningDataModule):
     """Batches ``(images_a, images_b)`` in [-1, 1].
 
     Training images are resized to ``load_size`` (square, as in the CycleGAN code; null:
@@ -92,6 +92,8 @@ class UnpairedDataModule(pl.LightningDataModule):
 
     data_kind = "unpaired"
     num_classes = None
+    archive_url = ARCHIVE_URL
+    set_kind = "CycleGAN"
 
     def __init__(
         self,
@@ -108,10 +110,7 @@ class UnpairedDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         check_loader_args(batch_size, image_size, channels, num_workers)
-        if load_size is None:
-            load_size = round(image_size * 286 / 256)
-        if load_size < image_size:
-            raise ValueError(f"load_size ({load_size}) must be >= image_size ({image_size})")
+        load_size = resolve_load_size(image_size, load_size)
         if archive is not None and archive not in PUBLIC_SETS:
             raise ValueError(f"archive must be one of {', '.join(PUBLIC_SETS)} or null")
         self.root = Path(root)
@@ -128,17 +127,8 @@ class UnpairedDataModule(pl.LightningDataModule):
         self.test_sets: dict[str, ImageFolderDataset] = {}
 
     # --- finding and fetching the folders ---------------------------------------------------------
-    def _how_to_fix(self) -> str:
-        where = self.root.resolve()
-        fix = (
-            f"the set needs image folders trainA/ and trainB/ (testA/, testB/ optional) in {where}/"
-        )
-        if self.archive:
-            url = ARCHIVE_URL.format(name=self.archive)
-            return (
-                f"{fix}: unpack {url} there, or set data.download=true on a machine with internet"
-            )
-        return f"{fix}, or point data.root at a folder that has them"
+    def _needs(self) -> str:
+        return "image folders trainA/ and trainB/ (testA/, testB/ optional)"
 
     def _problem(self) -> str | None:
         for domain in DOMAINS:
@@ -150,23 +140,6 @@ class UnpairedDataModule(pl.LightningDataModule):
                     self._how_to_fix()
                 )
         return None
-
-    def validate(self) -> None:
-        """Fail before training starts when a domain is missing and cannot be downloaded."""
-        problem = self._problem()
-        if problem and not (self.download and self.archive):
-            if self.download:
-                problem += "; data.download needs data.archive (a public CycleGAN set name)"
-            raise UserError(problem)
-
-    def prepare_data(self) -> None:
-        if self._problem() and self.download and self.archive:
-            self._download()
-        self.validate()
-
-    def _download(self) -> None:
-        url = ARCHIVE_URL.format(name=self.archive)
-        download_archive(url, self.root, str(self.archive), self._how_to_fix())
 
     # --- data sets --------------------------------------------------------------------------------
     def train_transform(self) -> transforms.Compose:
