@@ -11,8 +11,17 @@ import json
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
-from tests.conftest import TINY_CYCLEGAN, run_cli, write_faces, write_mnist, write_unpaired
+from tests.conftest import (
+    TINY_CYCLEGAN,
+    TINY_PIX2PIX,
+    run_cli,
+    write_facades,
+    write_faces,
+    write_mnist,
+    write_unpaired,
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +49,8 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     gan = root / "gan_run"
     result = run_cli("debug=smoke", "callbacks.evaluation=null", run_dir=gan)
     assert result.returncode == 0, result.stderr[-2000:]
+    odd_pairs = write_facades(root / "odd_pairs", train=4)
+    Image.new("RGB", (50, 32)).save(odd_pairs / "train" / "odd.jpg")
     not_a_folder = root / "a_file"
     not_a_folder.write_text("x")
     return {
@@ -52,6 +63,7 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
         "FILE": not_a_folder,
         "UNPAIRED": unpaired,
         "GAN_CKPT": gan / "checkpoints" / "last.ckpt",
+        "ODD_PAIRS": odd_pairs,
     }
 
 
@@ -108,6 +120,26 @@ CASES = [
         ("model=cyclegan",),
         2,
         "error: CycleGAN trains on unpaired, but DigitsDataModule yields images",
+    ),
+    (
+        "pix2pix on unpaired images",
+        ("model=pix2pix",),
+        2,
+        "error: Pix2Pix trains on paired, but DigitsDataModule yields images",
+    ),
+    (
+        "paired set missing",
+        ("model=pix2pix", "data=facades", "paths.data_dir=/nonexistent"),
+        2,
+        "error: folder /nonexistent/facades/train/ not found; the set needs a folder train/ of "
+        "side-by-side A|B images (val/, test/ optional) in /nonexistent/facades/: unpack "
+        "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/facades.tar.gz there",
+    ),
+    (
+        "paired image that is not two halves",
+        (*TINY_PIX2PIX, "data=paired", "data.root=ODD_PAIRS", "data.num_workers=0"),
+        2,
+        "error: ODD_PAIRS/train/odd.jpg is 50x32, but a paired image holds A and B side by side",
     ),
     (
         "image too small for the network",

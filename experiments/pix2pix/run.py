@@ -7,7 +7,7 @@
 2. scores the checkpoint with ``python -m gan_lightning.evaluate`` on the held-out test split:
    ``l1`` = mean |G(x) - y| against ``l1_input`` = mean |x - y| (returning the outline as is);
 3. translates 16 held-out outlines with ``python -m gan_lightning.translate`` (the command a user
-   runs on a folder) and checks the images it wrote match the in-process translation;
+   runs on a folder) and reports the L1 of the images it wrote beside the in-process one;
 4. copies the run's last grid (rows of input | output | target on held-out pairs) and the L1
    curve of training. Everything measured goes to ``results.json``.
 """
@@ -27,8 +27,10 @@ import torch
 from PIL import Image
 from torchvision.transforms.functional import pil_to_tensor
 
+from gan_lightning.checkpoints import load_network
 from gan_lightning.data.derived_pairs import EdgesToDigitsDataModule
 from gan_lightning.data.transforms import to_uint8
+from gan_lightning.models.adversarial import generate_in_eval_mode
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -40,7 +42,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 
 def l1_curve(metrics_csv: Path) -> list[tuple[int, float]]:
-    """(optimizer step, training L1 to the target) of every logged step."""
+    """(batch, training L1 to the target) of every logged step."""
     with open(metrics_csv) as handle:
         return [
             (int(row["step"]), float(row["train/l1_step"]))
@@ -91,13 +93,15 @@ def main() -> None:
         [pil_to_tensor(Image.open(translated / f"{i:02d}.png")) for i in range(16)]
     )
     translate_l1 = float((written.float() / 127.5 - 1 - targets).abs().mean())
+    generator, _ = load_network(ckpt)
+    in_process_l1 = float((generate_in_eval_mode(generator, inputs) - targets).abs().mean())
 
     out.mkdir(parents=True, exist_ok=True)
     grids = sorted((run_dir / "samples").glob("epoch_*.png"))
     shutil.copy(grids[-1], out / "edges2digits_final.png")
     curve = l1_curve(next((run_dir / "csv").rglob("metrics.csv")))
     with open(out / "l1_curve.csv", "w") as handle:
-        handle.write("step,train_l1\n" + "".join(f"{s},{v:.4f}\n" for s, v in curve))
+        handle.write("batch,train_l1\n" + "".join(f"{s},{v:.4f}\n" for s, v in curve))
     results = {
         "command": "python experiments/pix2pix/run.py --data-dir " + args.data_dir,
         "overrides": args.overrides,
@@ -105,7 +109,8 @@ def main() -> None:
         "held_out_pairs": scores["num_samples"],
         "held_out": scores["metrics"],
         "l1_ratio_output_to_input": scores["metrics"]["l1"] / scores["metrics"]["l1_input"],
-        "translate_command_l1_16_images": translate_l1,
+        "l1_16_images_translate_command": translate_l1,
+        "l1_16_images_in_process": in_process_l1,
         "train_l1_first_logged": curve[0][1] if curve else None,
         "train_l1_last_logged": curve[-1][1] if curve else None,
     }
