@@ -30,6 +30,7 @@ from gan_lightning.commands import write_json_atomic
 from gan_lightning.config_check import check_config
 from gan_lightning.distributed import check_distributed_setup
 from gan_lightning.errors import TrainingDiverged, UserError
+from gan_lightning.precision import precision_arguments
 from gan_lightning.printing import print_config_tree
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,11 @@ def train(cfg: DictConfig) -> float | None:
     callbacks = [build(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items() if c]
     loggers = [build(c, f"logger.{k}") for k, c in (cfg.get("logger") or {}).items() if c]
     trainer: pl.Trainer = build(
-        cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False
+        cfg.trainer,
+        "trainer",
+        callbacks=callbacks,
+        logger=loggers or False,
+        **precision_arguments(cfg.trainer),  # fp16: one gradient scaler per side
     )
     check_distributed_setup(trainer, bool(cfg.trainer.get("sync_batchnorm")), _multirun())
     for logger in trainer.loggers:  # the resolved config: W&B's run config, CSV's hparams.yaml

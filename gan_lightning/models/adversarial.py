@@ -115,9 +115,16 @@ class AdversarialModule(pl.LightningModule):
             return [d_opt, g_opt]
         return [d_opt, g_opt], [self.scheduler_factory(d_opt), self.scheduler_factory(g_opt)]
 
+    def _precision(self) -> Any:
+        return self.trainer.precision_plugin if self._trainer is not None else None
+
     @contextmanager
-    def _only_updating(self, optimizer: Any) -> Iterator[None]:
-        """Freeze every parameter the optimizer does not own, so no gradient leaks across nets."""
+    def _only_updating(self, optimizer: Any, side: str) -> Iterator[None]:
+        """Freeze every parameter the optimizer does not own, so no gradient leaks across nets;
+        under fp16 AMP, scale this side's loss with its own scaler (``precision.py``)."""
+        precision = self._precision()
+        if hasattr(precision, "use_scaler_for"):
+            precision.use_scaler_for(side)
         self.toggle_optimizer(optimizer)
         try:
             yield
@@ -130,7 +137,10 @@ class AdversarialModule(pl.LightningModule):
         if not self._finite(loss, name):
             return
         self.manual_backward(loss)
-        if self.on_nonfinite == "skip" and not self._agreed(self._gradients_finite(optimizer)):
+        precision = self._precision()
+        if hasattr(precision, "unscale"):  # clip unscaled gradients; inf/NaN: the scaler skips
+            precision.unscale(optimizer)
+        elif self.on_nonfinite == "skip" and not self._agreed(self._gradients_finite(optimizer)):
             optimizer.zero_grad(set_to_none=True)
             self._skip(f"a gradient of the {name} update is not finite")
             return
@@ -178,13 +188,13 @@ class AdversarialModule(pl.LightningModule):
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
         d_opt, g_opt = self.optimizers()
-        with self._only_updating(d_opt):
+        with self._only_updating(d_opt, "discriminator"):
             d_loss, logs = self.discriminator_loss(batch)
             self._update(d_opt, d_loss, self.d_grad_clip, "d_loss")
         logs = {"d_loss": d_loss.detach(), **logs}
         self.d_updates_since_g += 1
         if self.d_updates_since_g >= self.d_steps:
-            with self._only_updating(g_opt):
+            with self._only_updating(g_opt, "generator"):
                 g_loss, g_logs = self.generator_loss(batch)
                 self._update(g_opt, g_loss, self.g_grad_clip, "g_loss")
             self.d_updates_since_g = 0
