@@ -490,3 +490,31 @@ def test_text_on_a_checkpoint_of_another_kind_is_one_line(tmp_path):
 
 def test_tokenize_drops_punctuation():
     assert tokenize("A thin, handwritten 7!") == ["a", "thin", "handwritten", "7"]
+
+
+@pytest.mark.slow
+def test_text_to_digits_meets_the_quality_bar(shared_data, tmp_path):
+    """experiment=digits_text2image, scored by experiments/text2image/run.py (several minutes)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    out = tmp_path / "scores"
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "experiments" / "text2image" / "run.py"),
+            f"--data-dir={shared_data}",
+            f"--run-dir={tmp_path / 'run'}",
+            f"--out={out}",
+            "--per-caption=5",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=3000,
+    )
+    results = json.loads((out / "results.json").read_text())
+    assert results["images"]["stage2"][-1] == 2 * results["images"]["stage1"][-1]
+    assert results["caption_accuracy"]["stage2_seen_words"] >= 0.8, results
+    assert results["stage2_keeps_stage1_class"] >= 0.8, results

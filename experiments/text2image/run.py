@@ -63,8 +63,9 @@ def captions_for(templates: tuple[str, ...], digit: int) -> list[str]:
 
 
 @torch.no_grad()
-def generate(nets, vocabulary: Vocabulary, captions: list[str], seed: int):
-    """(stage-I, stage-II) images, one per caption, conditioning noise drawn as in sampling."""
+def generate(nets, vocabulary: Vocabulary, captions: list[str], seed: int, mean_code=False):
+    """(stage-I, stage-II) images, one per caption, conditioning noise drawn as in sampling
+    (``mean_code``: c = mu, as the training grids show)."""
     tokens, lengths, _ = vocabulary.encode(captions, 64)
     rng = torch.Generator().manual_seed(seed)
     n = len(captions)
@@ -73,6 +74,8 @@ def generate(nets, vocabulary: Vocabulary, captions: list[str], seed: int):
         torch.randn(n, nets[k].condition_dim, generator=rng)
         for k in ("conditioning", "conditioning2")
     )
+    if mean_code:
+        noise = tuple(torch.zeros_like(e) for e in noise)
     return draw(nets, tokens, lengths, z, 2, noise)
 
 
@@ -123,6 +126,9 @@ def main() -> None:
     low, high = generate(nets, vocabulary, captions, seed=1)
     pred1, pred2 = predict(classifiers[16], low), predict(classifiers[32], high)
     hit1, hit2 = pred1 == digits, pred2 == digits
+    mean_low, mean_high = generate(nets, vocabulary, captions, seed=1, mean_code=True)
+    mean_hit1 = predict(classifiers[16], mean_low) == digits
+    mean_hit2 = predict(classifiers[32], mean_high) == digits
 
     def share(mask: torch.Tensor, selection: torch.Tensor | None = None) -> float:
         mask = mask if selection is None else mask[selection]
@@ -146,6 +152,10 @@ def main() -> None:
             "stage2_seen_words": share(hit2, seen),
             "stage1_unseen_words": share(hit1, ~seen),
             "stage2_unseen_words": share(hit2, ~seen),
+        },
+        "caption_accuracy_mean_code": {
+            "stage1_seen_words": share(mean_hit1, seen),
+            "stage2_seen_words": share(mean_hit2, seen),
         },
         "stage2_seen_digit_in_words": share(hit2, seen & in_words),
         "stage2_seen_digit_in_numerals": share(hit2, seen & ~in_words),
