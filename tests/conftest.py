@@ -9,11 +9,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+# One torch thread per test process (and, through the environment, per command-line run it
+# starts): with two pytest workers on two cores, two threads each oversubscribe the cores and
+# oneDNN's spinning threads made small conv steps many times slower (45 s against 81 s for
+# tests/test_pix2pix.py alone, serially, beside one other job).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 from scipy.io import savemat
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
