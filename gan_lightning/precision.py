@@ -30,6 +30,7 @@ class AdversarialMixedPrecision(MixedPrecision):
         super().__init__("16-mixed", device)
         self.scalers: dict[str, torch.amp.GradScaler] = {}
         self._unscaled: set[int] = set()  # optimizers unscaled since their last step
+        self.last_step_skipped = False  # the last step found an inf/NaN gradient
         self.use_scaler_for("discriminator")
 
     def use_scaler_for(self, name: str) -> None:
@@ -56,9 +57,17 @@ class AdversarialMixedPrecision(MixedPrecision):
         self.unscale(optimizer)
         self._after_closure(model, optimizer)
         self._unscaled.discard(id(optimizer))
+        scale = self.scaler.get_scale()
         result = self.scaler.step(optimizer, **kwargs)  # skipped when a gradient is inf/NaN
         self.scaler.update()
+        self.last_step_skipped = self.scaler.get_scale() < scale  # update() backs off on inf
         return result
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """A checkpoint of Lightning's own fp16 plugin stores its one scaler under its class
+        name, which Lightning would not hand to this plugin: both sides start from it."""
+        if type(self).__qualname__ not in checkpoint and "MixedPrecision" in checkpoint:
+            self.load_state_dict(checkpoint["MixedPrecision"])
 
     def state_dict(self) -> dict[str, Any]:
         return {name: scaler.state_dict() for name, scaler in self.scalers.items()}

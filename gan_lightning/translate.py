@@ -5,7 +5,8 @@
 
 ``direction`` picks CycleGAN's generator; a Pix2Pix model translates one way only (its training
 input to its target), so it takes no ``direction``. ``paired=true`` reads side-by-side A|B
-files (the pix2pix layout) and translates the half the model was trained on as input.
+files (the pix2pix layout) and translates their source half: A for AtoB, B for BtoA (a Pix2Pix
+model: the half it was trained on, by its ``data.direction``).
 
 One output image per input image, same file name and format, same width and height as the input.
 ``size=train`` (default) resizes each image to the training size, translates it and resizes the
@@ -67,13 +68,13 @@ def parse_arguments(argv: Sequence[str]) -> dict[str, Any]:
     return values
 
 
-def pick_generator(args: dict[str, Any]) -> tuple[nn.Module, Any, str]:
-    """(generator, run config, what the output is called): CycleGAN's by ``direction``, or
-    Pix2Pix's only one."""
+def pick_generator(args: dict[str, Any]) -> tuple[nn.Module, Any, str, str]:
+    """(generator, run config, what the output is called, the side of an A|B file it reads):
+    CycleGAN's by ``direction``, or Pix2Pix's only one."""
     networks, config = load_networks(args["ckpt"])
     if "generator_ab" in networks:
         direction = args.get("direction", "AtoB")
-        return networks[GENERATORS[direction]], config, direction
+        return networks[GENERATORS[direction]], config, direction, direction
     if "generator" in networks:
         if getattr(get_object(config.model._target_), "data_kind", "") != "paired":
             raise UserError(
@@ -85,19 +86,20 @@ def pick_generator(args: dict[str, Any]) -> tuple[nn.Module, Any, str]:
                 "a Pix2Pix model translates one way only (its training input to its target); "
                 "leave out direction="
             )
-        return networks["generator"], config, "input -> target"
+        trained = str(config.data.get("direction", "AtoB"))
+        return networks["generator"], config, "input -> target", trained
     raise UserError(f"{args['ckpt']} holds no image-to-image generator")
 
 
-def input_half(image: Image.Image, config: Any, path: Path) -> Image.Image:
-    """The half of a side-by-side A|B file that the model was trained to translate."""
+def input_half(image: Image.Image, direction: str, path: Path) -> Image.Image:
+    """The source half of a side-by-side A|B file: A (left) for AtoB, B (right) for BtoA."""
     width, height = image.size
     if width != 2 * height:
         raise UserError(
             f"paired=true: {path} is {width}x{height}, not two halves side by side "
             "(width = 2 x height); leave out paired=true for plain input images"
         )
-    left = config.data.get("direction", "AtoB") == "AtoB"
+    left = direction == "AtoB"
     box = (0, 0, width // 2, height) if left else (width // 2, 0, width, height)
     return image.crop(box)
 
@@ -136,7 +138,7 @@ def main(argv: Sequence[str]) -> Path:
         raise UserError(f"output={out} already exists and is not empty; choose another output=")
     if out.resolve() == source.resolve():
         raise UserError("output= must differ from input=: inputs are never overwritten")
-    generator, config, direction = pick_generator(args)
+    generator, config, direction, source_side = pick_generator(args)
     files = list_images(source)
     images = set(files)
     others = sum(1 for p in source.iterdir() if p.is_file() and p not in images)
@@ -157,7 +159,7 @@ def main(argv: Sequence[str]) -> Path:
                     with Image.open(path) as opened:
                         image = convert_image(opened, channels)
                     if args["paired"]:
-                        image = input_half(image, config, path)
+                        image = input_half(image, source_side, path)
                 except DECODE_ERRORS:
                     failed.append(path.name)
                     continue

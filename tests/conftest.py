@@ -205,7 +205,9 @@ def shared_data() -> Path:
 
 class StepRecorder:
     """Mixin for an AdversarialModule: records which of ``recorded_nets`` moved during each D
-    update and each G update, as ``events = [("D", {names}), ("G", {names}), ...]``."""
+    update and each G update, as ``events = [("D", {names}), ("G", {names}), ...]``, and in
+    ``leaks`` every network left holding a gradient after an update (an update zeroes its own
+    network's gradients, so any gradient left is one the other side's backward leaked)."""
 
     recorded_nets: tuple[str, ...] = ()
 
@@ -222,8 +224,15 @@ class StepRecorder:
             if not torch.equal(b, p)
         }
 
+    def holding_gradients(self):
+        return {
+            n
+            for n in self.recorded_nets
+            if any(p.grad is not None for p in getattr(self, n).parameters())
+        }
+
     def on_fit_start(self):
-        self.events = []
+        self.events, self.leaks = [], []
 
     def discriminator_loss(self, batch):
         self.snapshot()
@@ -231,11 +240,13 @@ class StepRecorder:
 
     def generator_loss(self, batch):
         self.events.append(("D", self.moved()))
+        self.leaks += [("D", n) for n in self.holding_gradients()]
         self.snapshot()
         return super().generator_loss(batch)
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
         self.events.append(("G", self.moved()))
+        self.leaks += [("G", n) for n in self.holding_gradients()]
 
 
 def quiet_trainer(**kwargs):

@@ -158,6 +158,7 @@ def test_each_step_moves_only_its_own_networks():
     quiet_trainer(max_steps=4).fit(model, unpaired_loader())
     d_nets, g_nets = {"discriminator_a", "discriminator_b"}, {"generator_ab", "generator_ba"}
     assert model.events == [("D", d_nets), ("G", g_nets)] * 2
+    assert model.leaks == []
 
 
 def test_generator_loss_is_adversarial_plus_weighted_cycle_and_identity():

@@ -80,6 +80,25 @@ def test_held_out_pairs_prefer_test_then_val_then_train(tmp_path):
     assert fallback.test_set.images.files[0].parent.name == "train"
 
 
+def test_an_unreadable_test_folder_falls_back_to_val(tmp_path):
+    write_facades(tmp_path, train=4, test=1)
+    broken = next((tmp_path / "test").iterdir())
+    broken.write_bytes(broken.read_bytes()[:300])  # a truncated download
+    data = paired(tmp_path)
+    data.setup("fit")
+    assert data.test_set.images.files[0].parent.name == "val"
+    inputs, _ = data.preview_batch(4)
+    assert inputs.shape[0] == 1
+
+
+def test_a_training_folder_of_unreadable_images_is_one_line(tmp_path):
+    write_facades(tmp_path, train=2)
+    for path in (tmp_path / "train").iterdir():
+        path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(UserError, match="none of the 2 images in .*train/ could be decoded"):
+        paired(tmp_path).setup("fit")
+
+
 def test_grey_target_channels(tmp_path):
     write_facades(tmp_path, train=2)
     source, target = first_batch(paired(tmp_path, out_channels=1))

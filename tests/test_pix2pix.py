@@ -137,6 +137,7 @@ def test_each_step_moves_only_its_own_network():
     )
     quiet_trainer(max_steps=4).fit(model, paired_loader())
     assert model.events == [("D", {"discriminator"}), ("G", {"generator"})] * 2
+    assert model.leaks == []
 
 
 def test_generator_loss_is_adversarial_plus_weighted_l1():

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from functools import partial
 
+import pytest
 import torch
 from omegaconf import OmegaConf
+from pytorch_lightning.plugins.precision import MixedPrecision
 from torch.utils.data import DataLoader, TensorDataset
 
 from gan_lightning.checkpoints import AtomicCheckpointIO
+from gan_lightning.errors import TrainingDiverged
 from gan_lightning.losses import NonSaturatingLoss
 from gan_lightning.models.gan import GAN
 from gan_lightning.nets.dcgan import DCGANDiscriminator, DCGANGenerator
@@ -24,9 +27,17 @@ def images(n: int = 16) -> DataLoader:
 class LoudDiscriminatorGAN(GAN):
     """D's loss x 1e4: its scaled backward overflows fp16 at any scale above a few, G's not."""
 
+    loudness = 1e4
+
     def discriminator_loss(self, batch):
         loss, logs = super().discriminator_loss(batch)
-        return loss * 1e4, logs
+        return loss * self.loudness, logs
+
+
+class DeafeningDiscriminatorGAN(LoudDiscriminatorGAN):
+    """A finite loss whose gradients overflow fp16 at every scale: NaN/inf forever."""
+
+    loudness = 1e30
 
 
 class NormRecordingGAN(GAN):
@@ -87,9 +98,44 @@ def test_scalers_are_saved_and_restored(tmp_path):
     restored.load_state_dict(saved)
     for side in ("discriminator", "generator"):
         assert restored.scalers[side].get_scale() == plugin.scalers[side].get_scale()
-    legacy = AdversarialMixedPrecision("cpu")  # Lightning's one scaler: both sides start from it
-    legacy.load_state_dict(plugin.scalers["generator"].state_dict())
-    assert legacy.scalers["discriminator"].get_scale() == plugin.scalers["generator"].get_scale()
+
+
+def test_gradients_that_stay_non_finite_stop_the_run_as_diverged():
+    plugin = AdversarialMixedPrecision("cpu")
+    model = tiny_gan(DeafeningDiscriminatorGAN)
+    with pytest.raises(TrainingDiverged, match="d_loss update's gradients stayed inf/NaN"):
+        quiet_trainer(max_epochs=1, plugins=[plugin]).fit(model, images(160))
+    assert model.skipped_updates >= 30  # every D step was skipped until the scale collapsed
+
+
+def test_skip_mode_counts_the_skipped_steps_and_trains_on():
+    plugin = AdversarialMixedPrecision("cpu")
+    model = tiny_gan(DeafeningDiscriminatorGAN, on_nonfinite="skip")
+    generator_before = [p.clone() for p in model.generator.parameters()]
+    quiet_trainer(max_epochs=1, plugins=[plugin]).fit(model, images(160))
+    assert model.skipped_updates >= 40  # the 40 D steps; G's early overflows may add some
+    moved = any(
+        not torch.equal(a, b)
+        for a, b in zip(generator_before, model.generator.parameters(), strict=True)
+    )
+    assert moved
+
+
+def test_a_checkpoint_of_lightnings_fp16_plugin_resumes_with_its_scale(tmp_path):
+    old = MixedPrecision("16-mixed", "cpu")
+    trainer = quiet_trainer(max_epochs=1, plugins=[old])
+    trainer.fit(tiny_gan(LoudDiscriminatorGAN), images())
+    path = tmp_path / "lightning_amp.ckpt"
+    trainer.save_checkpoint(path)
+    saved_scale = old.scaler.get_scale()
+    assert saved_scale < 65536  # D's overflows lowered the one shared scale
+    plugin = AdversarialMixedPrecision("cpu")
+    resumed = quiet_trainer(max_epochs=1, plugins=[plugin])  # restores, then has nothing to do
+    resumed.fit(tiny_gan(LoudDiscriminatorGAN), images(), ckpt_path=path, weights_only=True)
+    assert {n: s.get_scale() for n, s in plugin.scalers.items()} == {
+        "discriminator": saved_scale,
+        "generator": saved_scale,
+    }
 
 
 def test_only_fp16_gets_the_plugin():

@@ -80,6 +80,27 @@ def test_translate_options(trained, tmp_path, extra):
     assert len(list(out.iterdir())) == 3
 
 
+@pytest.mark.parametrize(("direction", "half"), [("AtoB", 0), ("BtoA", 1)])
+def test_side_by_side_input_uses_the_source_half_of_the_direction(
+    trained, tmp_path, direction, half
+):
+    ckpt, _ = trained
+    rng = torch.Generator().manual_seed(0)
+    pair = (torch.rand(3, 16, 32, generator=rng) * 255).to(torch.uint8)
+    (tmp_path / "pairs").mkdir()
+    (tmp_path / "half").mkdir()
+    Image.fromarray(pair.permute(1, 2, 0).numpy()).save(tmp_path / "pairs" / "p.png")
+    source = pair[:, :, 16 * half : 16 * (half + 1)].permute(1, 2, 0).contiguous().numpy()
+    Image.fromarray(source).save(tmp_path / "half" / "p.png")
+    common = [f"ckpt={ckpt}", f"direction={direction}"]
+    translate.main(
+        [*common, f"input={tmp_path / 'pairs'}", f"output={tmp_path / 'o1'}", "paired=true"]
+    )
+    translate.main([*common, f"input={tmp_path / 'half'}", f"output={tmp_path / 'o2'}"])
+    with Image.open(tmp_path / "o1" / "p.png") as a, Image.open(tmp_path / "o2" / "p.png") as b:
+        assert a.size == (16, 16) and list(a.getdata()) == list(b.getdata())
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

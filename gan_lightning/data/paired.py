@@ -243,11 +243,19 @@ class PairedDataModule(ArchiveBackedFolders, PairedImageData):
         common = (self.image_size, self.in_channels, self.out_channels, self.direction)
         train_files = self._files(self.root / "train")
         self.train_set = SideBySideDataset(train_files, *common, self.load_size, self.flip)
+        if len(self.train_set) == 0:
+            raise UserError(
+                f"none of the {len(train_files)} images in {(self.root / 'train').resolve()}/ "
+                "could be decoded; replace the files"
+            )
         self._check_batch_size(str(self.root.resolve()))
-        for name in ("test", "val", "train"):
+        for name in ("test", "val"):  # the first held-out folder with a readable pair
             folder = self.root / name
             if folder.is_dir() and list_images(folder):
-                if name == "train":
-                    log.info("no test/ or val/ in %s: previews and scores use train/", self.root)
-                self.test_set = SideBySideDataset(self._files(folder), *common)
-                return
+                held_out = SideBySideDataset(self._files(folder), *common)
+                if len(held_out):
+                    self.test_set = held_out
+                    return
+                log.warning("no readable pair in %s/: it is not used", folder)
+        log.info("no test/ or val/ pairs in %s: previews and scores use train/", self.root)
+        self.test_set = SideBySideDataset(train_files, *common)

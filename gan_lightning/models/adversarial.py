@@ -38,6 +38,9 @@ OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 SchedulerFactory = Callable[[Optimizer], Any]
 
 CHECKPOINT_KEY = "gan_lightning"
+# Under fp16 a NaN gradient never reaches the weights: the scaler skips the step and halves its
+# scale. 30 halvings from 2**16 mean every step has been skipped for a long time: diverged.
+MIN_LOSS_SCALE = 2.0**-14
 NONFINITE_ACTIONS = ("stop", "skip")
 log = logging.getLogger(__name__)
 
@@ -148,6 +151,22 @@ class AdversarialModule(pl.LightningModule):
             self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if getattr(precision, "last_step_skipped", False):
+            self._scaler_skipped(precision.scaler.get_scale(), name)
+
+    def _scaler_skipped(self, scale: float, name: str) -> None:
+        """fp16: the scaler skipped this step (an inf/NaN gradient). Early overflows are normal
+        and only counted; a scale that keeps falling means the gradients stay non-finite."""
+        self.skipped_updates += 1
+        if scale >= MIN_LOSS_SCALE:
+            return
+        problem = f"the {name} update's gradients stayed inf/NaN (fp16 loss scale {scale:.3g})"
+        if self.on_nonfinite == "stop":
+            raise TrainingDiverged(
+                f"training diverged: {problem} {self._where()}; lower the learning rate, clip "
+                "gradients or train in bf16-mixed / 32-true"
+            )
+        log.warning("%s %s (%d skipped)", problem, self._where(), self.skipped_updates)
 
     def _where(self) -> str:
         return f"at step {self.global_step} (epoch {self.current_epoch})"

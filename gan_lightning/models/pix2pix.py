@@ -36,7 +36,9 @@ def as_channels(images: Tensor, channels: int) -> Tensor:
 class Pix2Pix(AdversarialModule):
     """Batches are ``(inputs, targets)`` from a paired data module (``data_kind = "paired"``).
 
-    D's loss is halved, as in the paper, to slow D relative to G.
+    D's loss is halved, as in the paper, to slow D relative to G. As in every variant of the
+    shared step, D's fakes are made afresh (without gradients) rather than reused by G's
+    update: one more G forward pass per batch, and BatchNorm statistics see two passes.
     """
 
     data_kind = "paired"

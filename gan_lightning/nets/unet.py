@@ -3,9 +3,11 @@
 Encoder level i: [LeakyReLU(0.2) ->] Conv 4x4 s2 [-> norm] (no activation before the first,
 no norm on the first and the innermost); widths double from ``base_width`` up to 8x. Decoder
 level i: ReLU -> ConvTranspose 4x4 s2 -> norm [-> Dropout], taking encoder level i's output
-concatenated with the level below; the outermost level ends in tanh. ``num_downs`` halvings
-take a ``2**num_downs`` image down to a 1x1 bottleneck: 8 for ``unet_256``, 7 for
-``unet_128``, 6 at 64x64 (the default is ``log2(image_size)``).
+concatenated with the level below; the outermost level ends in tanh. Dropout follows the
+paper (its first three decoder layers, CD512-CD1024-CD1024, the innermost included), not
+junyanz's code (``num_downs - 5`` layers after the innermost); ``dropout_layers`` sets how
+many. ``num_downs`` halvings take a ``2**num_downs`` image down to a 1x1 bottleneck: 8 for
+``unet_256``, 7 for ``unet_128``, 6 at 64x64 (the default is ``log2(image_size)``).
 
 Skips carry the low-level structure (edges, layout) straight to the output, so the bottleneck
 only has to encode what changes between the domains. Dropout in the first decoder layers is
