@@ -242,9 +242,11 @@ def make_stackgan(stage="joint", **kwargs) -> StackGAN:
 
 
 class RecordingStackGAN(StackGAN):
-    """Records which networks moved during each D update and each G update."""
+    """Records which networks moved during each D update and each G update, and any gradient
+    left behind on a network the update's optimizer does not own (a leak)."""
 
     def snapshot(self):
+        self.leaks += [n for n in NETS if any(p.grad is not None for p in self.net(n))]
         self._before = {n: [p.clone() for p in getattr(self, n).parameters()] for n in NETS}
 
     def moved(self):
@@ -255,8 +257,11 @@ class RecordingStackGAN(StackGAN):
             if not torch.equal(b, p)
         }
 
+    def net(self, name):
+        return list(getattr(self, name).parameters())
+
     def on_fit_start(self):
-        self.events = []
+        self.events, self.leaks = [], []
 
     def discriminator_loss(self, batch):
         self.snapshot()
@@ -269,6 +274,7 @@ class RecordingStackGAN(StackGAN):
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
         self.events.append(("G", self.moved()))
+        self.snapshot()
 
 
 def digit_datamodule(mnist_root: Path) -> DigitCaptionsDataModule:
@@ -312,6 +318,7 @@ def test_each_step_moves_only_its_own_networks_in_every_stage(mnist_root, tmp_pa
         )
         quiet_trainer(max_steps=4).fit(model, datamodule=datamodule)
         assert model.events == [("D", d_nets), ("G", g_nets)] * 2, stage
+        assert model.leaks == [], stage
         if stage == "2":  # stage I is the checkpoint's, untouched, with its BatchNorm statistics
             for name in ("text_encoder", "conditioning", "stage1"):
                 saved, now = getattr(frozen, name).state_dict(), getattr(model, name).state_dict()
@@ -518,3 +525,19 @@ def test_text_to_digits_meets_the_quality_bar(shared_data, tmp_path):
     assert results["images"]["stage2"][-1] == 2 * results["images"]["stage1"][-1]
     assert results["caption_accuracy"]["stage2_seen_words"] >= 0.8, results
     assert results["stage2_keeps_stage1_class"] >= 0.8, results
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (("model=stackgan", "data=mnist"), "StackGAN trains on captioned, but MNISTDataModule"),
+        (("data=digit_captions",), "GAN trains on images, but DigitCaptionsDataModule yields"),
+        (("model=stackgan", "data=captions"), "data.root: a value is required"),
+    ],
+)
+def test_model_and_data_must_both_be_captioned(overrides, message):
+    from gan_lightning.commands import compose
+    from gan_lightning.config_check import check_config
+
+    with pytest.raises(UserError, match=message):
+        check_config(compose("train", [*overrides, "hydra.run.dir=unused"]))

@@ -2,7 +2,7 @@
 images show the digit their caption names, at stage I (16 px) and stage II (32 px).
 
     OMP_NUM_THREADS=1 python experiments/text2image/run.py --data-dir ../shared/data \\
-        --run-dir /tmp/text2image [--epochs 5] [--ckpt PATH: score an existing run instead]
+        --run-dir /tmp/text2image [--epochs 8] [--ckpt PATH: score an existing run instead]
 
 Writes results.json, grid_stage1.png and grid_stage2.png beside this file (``--out``).
 """
@@ -88,7 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", default="../shared/data")
     parser.add_argument("--run-dir", type=Path, default=Path("/tmp/text2image"))
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--per-caption", type=int, default=20)
     parser.add_argument("--ckpt", type=Path, default=None)
@@ -160,6 +160,11 @@ def main() -> None:
         "stage2_seen_digit_in_words": share(hit2, seen & in_words),
         "stage2_seen_digit_in_numerals": share(hit2, seen & ~in_words),
         "stage2_keeps_stage1_class": share(pred1 == pred2),
+        "stage2_right_where_stage1_right": share(hit2, hit1),
+        "stage2_keeps_stage1_class_mean_code": share(
+            predict(classifiers[16], mean_low) == predict(classifiers[32], mean_high)
+        ),
+        "stage2_right_where_stage1_right_mean_code": share(mean_hit2, mean_hit1),
         "per_kind_stage2": {k: share(hit2, torch.tensor([x == k for x in kind_of])) for k in kinds},
         "per_digit_stage2": {str(d): share(hit2, (digits == d) & seen) for d in range(10)},
         "mean_ink_stage2": {
