@@ -335,6 +335,18 @@ def test_losses_are_the_matching_aware_sums(mnist_root):
     assert torch.allclose(g_loss, g_logs["g1_adv"] + 1.0 * g_logs["kl"], rtol=1e-5)
 
 
+def test_word_dropout_reads_training_words_as_unknown():
+    model = make_stackgan("1", word_dropout=0.5)
+    tokens = torch.randint(2, 40, (64, 6))
+    tokens[:, 4:] = 0  # padding
+    batch = (torch.zeros(64, 1, 16, 16), tokens, torch.full((64,), 4), torch.zeros(64))
+    dropped = model._split(batch)[1]
+    assert (dropped[:, 4:] == 0).all()  # padding stays padding
+    share = (dropped[:, :4] == UNK_ID).float().mean()
+    assert 0.35 < share < 0.65 and ((dropped == tokens) | (dropped == UNK_ID)).all()
+    assert torch.equal(model.eval()._split(batch)[1], tokens)  # never when sampling
+
+
 def test_vocabulary_and_grid_captions_are_checkpointed(mnist_root, tmp_path):
     datamodule = digit_datamodule(mnist_root)
     model = make_stackgan("1")

@@ -39,7 +39,7 @@ from gan_lightning.models.adversarial import (
     SchedulerFactory,
 )
 from gan_lightning.nets.stackgan import kl_divergence
-from gan_lightning.text import Vocabulary
+from gan_lightning.text import PAD_ID, UNK_ID, Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,10 @@ class StackGAN(AdversarialModule):
     G's loss per trained stage: adversarial(D_s(fake_s, text)) + kl_weight * KL(CA_s || N(0, I)).
     Real images are resized (area) to each discriminator's size, so the data are at the final
     size (``data.image_size`` = stage II's) and stage I sees them downsampled.
+
+    ``word_dropout``: the share of training words read as ``<unk>``, so the encoder learns what
+    ``<unk>`` means before a caption with unseen words brings it (otherwise its embedding row
+    is never trained).
     """
 
     data_kind = "captioned"  # checked against the data module before anything is built
@@ -122,6 +126,7 @@ class StackGAN(AdversarialModule):
         stage1_ckpt: str | None = None,
         latent_dim: int = 32,
         kl_weight: float = 1.0,
+        word_dropout: float = 0.0,
         grid_rows: int = 10,
         samples_per_caption: int = 8,
         on_nonfinite: str = "stop",
@@ -134,6 +139,8 @@ class StackGAN(AdversarialModule):
             raise ValueError(f"stage must be 1, 2 or joint, got {stage!r}")
         if kl_weight < 0:
             raise ValueError(f"kl_weight must be >= 0, got {kl_weight}")
+        if not 0.0 <= word_dropout < 1.0:
+            raise ValueError(f"word_dropout must be in [0, 1), got {word_dropout}")
         if grid_rows < 1 or samples_per_caption < 1:
             raise ValueError("grid_rows and samples_per_caption must be >= 1")
         self.text_encoder = text_encoder
@@ -146,6 +153,7 @@ class StackGAN(AdversarialModule):
         _check_fit(self.nets(), latent_dim, self.stage)
         self.latent_dim = latent_dim
         self.kl_weight = kl_weight
+        self.word_dropout = word_dropout
         self.grid_rows = grid_rows
         self.samples_per_caption = samples_per_caption
         self.stage1_ckpt = stage1_ckpt
@@ -280,14 +288,20 @@ class StackGAN(AdversarialModule):
         return tokens.to(self.device), lengths.to(self.device)
 
     # --- the two losses ------------------------------------------------------------------------
-    @staticmethod
-    def _split(batch: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def _split(self, batch: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The batch, with ``word_dropout`` of its words read as ``<unk>`` while training."""
         if not isinstance(batch, (tuple, list)) or len(batch) != 4:
             raise UserError(
                 "StackGAN needs batches of (images, tokens, lengths, labels); use a captioned "
                 "data set: data=digit_captions or data=captions data.root=DIR"
             )
-        return batch[0], batch[1], batch[2], batch[3]
+        images, tokens, lengths, labels = batch
+        if self.training and self.word_dropout > 0:
+            drop = (torch.rand(tokens.shape, device=tokens.device) < self.word_dropout) & (
+                tokens != PAD_ID
+            )
+            tokens = tokens.masked_fill(drop, UNK_ID)
+        return images, tokens, lengths, labels
 
     @staticmethod
     def _resized(images: Tensor, size: int) -> Tensor:
