@@ -358,6 +358,11 @@ def test_vocabulary_and_grid_captions_are_checkpointed(mnist_root, tmp_path):
     assert images.shape == (4, 1, 8, 8) and per_row == 2
     low, high = model.generate(["a handwritten seven", "a purple seven"])
     assert low.shape == (2, 1, 8, 8) and high is None  # stage-1 model: stage I only
+    # resuming on data whose own vocabulary differs: the checkpoint's words keep their ids
+    other = DigitCaptionsDataModule(str(mnist_root), batch_size=8, image_size=16, vocab_size=10)
+    resumed = make_stackgan("1")
+    quiet_trainer(max_steps=6).fit(resumed, datamodule=other, ckpt_path=path, weights_only=True)
+    assert resumed.vocabulary == extras["vocabulary"] == other.vocabulary.words
 
 
 def _fake_checkpoint(path: Path, variant: str, stage: str | None = None) -> Path:
