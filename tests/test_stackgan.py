@@ -558,3 +558,9 @@ def test_model_and_data_must_both_be_captioned(overrides, message):
 
     with pytest.raises(UserError, match=message):
         check_config(compose("train", [*overrides, "hydra.run.dir=unused"]))
+
+
+def test_data_at_another_size_than_stage_two_is_one_line(mnist_root):
+    datamodule = DigitCaptionsDataModule(str(mnist_root), batch_size=8, image_size=32)
+    with pytest.raises(UserError, match="data.image_size=32 but stage II makes 16px images"):
+        quiet_trainer(max_steps=2).fit(make_stackgan("joint"), datamodule=datamodule)
