@@ -564,3 +564,11 @@ def test_data_at_another_size_than_stage_two_is_one_line(mnist_root):
     datamodule = DigitCaptionsDataModule(str(mnist_root), batch_size=8, image_size=32)
     with pytest.raises(UserError, match="data.image_size=32 but stage II makes 16px images"):
         quiet_trainer(max_steps=2).fit(make_stackgan("joint"), datamodule=datamodule)
+
+
+def test_missing_folders_are_named(tmp_path):
+    with pytest.raises(UserError, match="image folder .*/nothing/images/ not found"):
+        CaptionedImageDataModule(str(tmp_path / "nothing")).validate()
+    (tmp_path / "bare" / "images").mkdir(parents=True)
+    with pytest.raises(UserError, match="no captions found: neither .*/bare/text/ or"):
+        CaptionedImageDataModule(str(tmp_path / "bare")).validate()
