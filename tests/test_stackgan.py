@@ -518,7 +518,7 @@ def test_tokenize_drops_punctuation():
 
 @pytest.mark.slow
 def test_text_to_digits_meets_the_quality_bar(shared_data, tmp_path):
-    """experiment=digits_text2image, scored by experiments/text2image/run.py (several minutes)."""
+    """experiment=digits_text2image, scored by experiments/text2image/run.py (13 min, 2 cores)."""
     import subprocess
     import sys
 
