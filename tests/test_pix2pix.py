@@ -281,12 +281,12 @@ def test_translate_takes_the_trained_half_of_side_by_side_files(edges_run, tmp_p
 
 @pytest.mark.slow
 def test_edges2digits_learns_to_fill_the_outlines(shared_data, tmp_path):
-    """200 batches on the real MNIST sample: held-out L1 well below returning the input."""
+    """The experiment (1,000 batches of the real MNIST sample, about a minute): held-out L1
+    well below returning the input (200 batches reached only 0.20 against 0.35)."""
     run_dir = tmp_path / "run"
     result = run_cli(
         "experiment=edges2digits_pix2pix",
         f"paths.data_dir={shared_data}",
-        "trainer.limit_train_batches=200",
         run_dir=run_dir,
         timeout=1800,
     )
