@@ -117,9 +117,51 @@ def find_unpaired_shape(files: Sequence[Path]) -> tuple[Path, tuple[int, int]] |
     return None
 
 
+class SideBySideTransform:
+    """A decoded A|B image -> ``(input, target)`` tensors: the halves (swapped for BtoA),
+    resized to ``load_size``, one shared random crop to ``image_size`` and one shared flip."""
+
+    def __init__(
+        self,
+        image_size: int,
+        channels: tuple[int, int],
+        direction: str = "AtoB",
+        load_size: int | None = None,
+        flip: bool = False,
+    ) -> None:
+        check_direction(direction)
+        self.image_size = image_size
+        self.load_size = load_size or image_size
+        self.channels = channels
+        self.direction = direction
+        self.flip = flip
+
+    def __call__(self, image: Image.Image) -> tuple[Tensor, Tensor]:
+        width, height = image.size
+        halves = [
+            image.crop((0, 0, width // 2, height)),
+            image.crop((width // 2, 0, width // 2 * 2, height)),
+        ]
+        if self.direction == "BtoA":
+            halves.reverse()
+        size, load = self.image_size, self.load_size
+        halves = [h.resize((load, load), Image.Resampling.BICUBIC) for h in halves]
+        if load > size:
+            top, left = (int(torch.randint(load - size + 1, ())) for _ in range(2))
+            halves = [h.crop((left, top, left + size, top + size)) for h in halves]
+        if self.flip and bool(torch.rand(()) < 0.5):
+            halves = [h.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for h in halves]
+        source, target = (
+            pil_to_signed_unit(convert_image(h, c))
+            for h, c in zip(halves, self.channels, strict=True)
+        )
+        return source, target
+
+
 class SideBySideDataset(Dataset):
     """Items ``(input, target)`` cut from side-by-side files, with one shared random crop and
-    flip for training (``load_size`` then ``image_size``), or a plain resize for testing."""
+    flip for training (``load_size`` then ``image_size``), or a plain resize for testing.
+    Decoding, and skipping a file that fails mid-epoch, are ``ImageFolderDataset``'s."""
 
     def __init__(
         self,
@@ -131,45 +173,16 @@ class SideBySideDataset(Dataset):
         load_size: int | None = None,
         flip: bool = False,
     ) -> None:
-        check_direction(direction)
-        self.images = ImageFolderDataset(files, channels=3)  # decodes, skips unreadable files
-        self.image_size = image_size
-        self.load_size = load_size or image_size
-        self.channels = (in_channels, out_channels)
-        self.direction = direction
-        self.flip = flip
+        pair = SideBySideTransform(
+            image_size, (in_channels, out_channels), direction, load_size, flip
+        )
+        self.images = ImageFolderDataset(files, pair, channels=3)
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def _halves(self, index: int) -> tuple[Image.Image, Image.Image]:
-        for step in range(len(self.images)):  # like ImageFolderDataset: skip a bad file
-            candidate = (index + step) % len(self.images)
-            try:
-                image = self.images.load(candidate)
-                break
-            except DECODE_ERRORS as error:
-                log.warning("could not decode %s (%s)", self.images.files[candidate], error)
-        else:
-            raise UserError("none of the paired images could be decoded")
-        width, height = image.size
-        left = image.crop((0, 0, width // 2, height))
-        right = image.crop((width // 2, 0, width // 2 * 2, height))
-        return (left, right) if self.direction == "AtoB" else (right, left)
-
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
-        size, load = self.image_size, self.load_size
-        halves = [h.resize((load, load), Image.Resampling.BICUBIC) for h in self._halves(index)]
-        if load > size:
-            top, left = (int(torch.randint(load - size + 1, ())) for _ in range(2))
-            halves = [h.crop((left, top, left + size, top + size)) for h in halves]
-        if self.flip and bool(torch.rand(()) < 0.5):
-            halves = [h.transpose(Image.Transpose.FLIP_LEFT_RIGHT) for h in halves]
-        source, target = (
-            pil_to_signed_unit(convert_image(h, c))
-            for h, c in zip(halves, self.channels, strict=True)
-        )
-        return source, target
+        return self.images[index][0]
 
 
 class PairedDataModule(ArchiveBackedFolders, PairedImageData):
