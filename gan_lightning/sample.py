@@ -3,11 +3,14 @@
     python -m gan_lightning.sample ckpt=PATH [n=64] [out=DIR] [labels=3,7] [grid=true]
         [truncation=0.7] [seed=0] [interpolate=STEPS seeds=A,B]
     python -m gan_lightning.sample ckpt=STACKGAN.ckpt text="a handwritten three|a thin 7"
-        [n=8] [stage=1|2] [seed=0]
+        [n=8] [stage=1|2] [seed=0] [embeddings=FILE]
 
 Text-to-image checkpoints (model=stackgan) draw ``n`` images per caption (captions separated
 by ``|``; without ``text`` the run's grid captions), one row per caption when n <= 16, from
 stage II (``stage=1``: stage I). Words the model never saw read as ``<unk>``, with a warning.
+A model trained on pre-computed sentence vectors (``data.embeddings_file``) looks ``text``'s
+captions up in ``embeddings=FILE``; without ``text`` it draws its grid captions, whose vectors
+the checkpoint keeps.
 
 Images are written one PNG each (``sample_0000.png`` ...) plus ``grid.png``; 2-D generators
 write ``points.csv`` and ``scatter.png``. The folder is assembled under a temporary name and
@@ -31,7 +34,7 @@ from gan_lightning.errors import UserError
 from gan_lightning.models.adversarial import CHECKPOINT_KEY
 from gan_lightning.plots import FAKE_COLOUR, scatter_image
 from gan_lightning.sampling import Sampler, slerp
-from gan_lightning.text import tokenize
+from gan_lightning.text import SentenceEmbeddings, Vocabulary, tokenize
 
 ARGUMENTS = {
     "ckpt": str,
@@ -46,6 +49,7 @@ ARGUMENTS = {
     "batch_size": int,
     "text": str,
     "stage": int,
+    "embeddings": str,
 }
 
 
@@ -140,7 +144,7 @@ def write_outputs(samples: torch.Tensor, per_row: int, folder: Path, grid: bool)
 
 
 TEXT_NETS = ("text_encoder", "conditioning", "stage1", "conditioning2", "stage2")
-TEXT_ONLY = ("text", "stage")
+TEXT_ONLY = ("text", "stage", "embeddings")
 
 
 def split_captions(raw: str) -> list[str]:
@@ -150,13 +154,42 @@ def split_captions(raw: str) -> list[str]:
     return captions
 
 
+def caption_input(
+    extras: dict[str, Any], captions: list[str], embeddings: str | None, given: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(token ids or sentence vectors, lengths) of ``captions`` as the checkpoint's encoder reads
+    them; ``given``: the captions came from ``text=`` (not the stored grid captions)."""
+    vectors = extras.get("grid_vectors")
+    if vectors is None:  # a word encoder
+        if embeddings is not None:
+            raise UserError(
+                "embeddings= is for models trained on pre-computed sentence vectors "
+                "(data.embeddings_file); this one reads words, drop embeddings="
+            )
+        vocabulary = extras["vocabulary"]
+        tokens, lengths, unknown = Vocabulary(vocabulary).encode(captions, 64)
+        if unknown:
+            words = sorted({w for c in captions for w in tokenize(c) if w not in vocabulary})
+            print(f"warning: not in the model's vocabulary, read as <unk>: {', '.join(words)}")
+        return tokens, lengths
+    if embeddings is not None:
+        table = SentenceEmbeddings.load(embeddings)
+    elif given:
+        raise UserError(
+            "this model reads pre-computed sentence vectors: give the file that holds the "
+            "captions' vectors, embeddings=FILE (or drop text= to draw the grid captions)"
+        )
+    else:
+        table = SentenceEmbeddings(extras["grid_captions"], vectors, "the checkpoint")
+    return table.lookup(captions), torch.ones(len(captions), dtype=torch.long)
+
+
 def generate_from_text(
     path: str, extras: dict[str, Any], args: dict[str, Any]
 ) -> tuple[torch.Tensor, int]:
     """(samples, images per row) of a StackGAN checkpoint (``extras``: its gan_lightning
     entry): ``n`` images per caption."""
     from gan_lightning.models.stackgan import draw
-    from gan_lightning.text import Vocabulary
 
     for key in ("labels", "interpolate", "truncation"):
         if args.get(key) is not None:
@@ -176,10 +209,7 @@ def generate_from_text(
     nets = {name: net.to(device) for name, net in nets.items()}
     n = args["n"]
     every = [caption for caption in captions for _ in range(n)]
-    tokens, lengths, unknown = Vocabulary(extras["vocabulary"]).encode(every, 64)
-    if unknown:
-        words = sorted({w for c in captions for w in tokenize(c) if w not in extras["vocabulary"]})
-        print(f"warning: not in the model's vocabulary, read as <unk>: {', '.join(words)}")
+    tokens, lengths = caption_input(extras, every, args.get("embeddings"), raw is not None)
     rng = torch.Generator().manual_seed(args["seed"])
     images = []
     for start in range(0, len(every), args["batch_size"]):

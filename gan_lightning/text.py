@@ -1,4 +1,5 @@
-"""Captions as token ids: a tokenizer and a vocabulary built from the training captions.
+"""Captions as model input: token ids in a vocabulary built from the training captions, or
+pre-computed sentence vectors read from a file.
 
 The vocabulary is a plain list of words (``<pad>`` at 0, ``<unk>`` at 1), so it is stored in a
 checkpoint as-is and loads with ``weights_only=True``; ``sample text=...`` tokenizes with it.
@@ -6,13 +7,17 @@ checkpoint as-is and loads with ``weights_only=True``; ``sample text=...`` token
 
 from __future__ import annotations
 
+import pickle
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from gan_lightning.atomic import atomic_path
 from gan_lightning.errors import UserError
 
 PAD, UNK = "<pad>", "<unk>"
@@ -74,3 +79,110 @@ class Vocabulary:
             tokens[row, : len(ids)] = torch.tensor(ids)
         lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
         return tokens, lengths, unknown
+
+
+# --- pre-computed sentence vectors ----------------------------------------------------------------
+EMBEDDING_SUFFIXES = (".pt", ".npz")
+
+
+def _normalised(caption: str) -> str:
+    """The key a caption is looked up by: its words, so case, spacing and punctuation do not
+    matter ("A thin 7." finds "a thin 7")."""
+    return " ".join(tokenize(caption))
+
+
+class SentenceEmbeddings:
+    """Caption -> a fixed sentence vector from another encoder (char-CNN-RNN as StackGAN used,
+    a sentence-transformer, ...), read from a file instead of learned here.
+
+    The file holds ``captions`` (N strings) and ``embeddings`` (N x D floats), row i the vector of
+    caption i: a ``.pt`` dict (``torch.save``) or an ``.npz`` (``numpy.savez``); both load
+    without unpickling code. ``save_sentence_embeddings`` writes one.
+    """
+
+    def __init__(self, captions: Sequence[str], vectors: Tensor, source: str = "") -> None:
+        where = f"{source}: " if source else ""
+        if vectors.ndim != 2 or vectors.shape[0] != len(captions):
+            raise UserError(
+                f"{where}expected one vector per caption ({len(captions)} x D), got "
+                f"{tuple(vectors.shape)}; save the vectors as a (captions x dimensions) array"
+            )
+        if not vectors.is_floating_point() or not bool(torch.isfinite(vectors).all()):
+            raise UserError(f"{where}the vectors must be finite floating-point numbers")
+        self.source = source
+        self.vectors = vectors.float()
+        self.rows: dict[str, int] = {}
+        for row, caption in enumerate(captions):
+            key = _normalised(str(caption))
+            if not key:
+                raise UserError(f"{where}caption {row + 1} ({caption!r}) has no words")
+            first = self.rows.setdefault(key, row)
+            if first != row and not torch.equal(self.vectors[first], self.vectors[row]):
+                raise UserError(
+                    f"{where}the caption {caption!r} appears twice with different vectors; keep one"
+                )
+
+    @property
+    def dim(self) -> int:
+        return self.vectors.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def missing(self, captions: Iterable[str]) -> list[str]:
+        return [caption for caption in captions if _normalised(caption) not in self.rows]
+
+    def lookup(self, captions: Sequence[str]) -> Tensor:
+        """(len(captions), dim); a caption without a vector is an error naming it."""
+        absent = self.missing(captions)
+        if absent:
+            raise UserError(
+                f"{len(absent)} caption(s) have no vector in {self.source or 'the embeddings'} "
+                f"(first: {absent[0]!r}); pre-computed embeddings exist only for the captions "
+                "in the file: embed them with the same encoder and add them"
+            )
+        return self.vectors[[self.rows[_normalised(caption)] for caption in captions]]
+
+    @classmethod
+    def load(cls, path: str | Path) -> SentenceEmbeddings:
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(
+                f"sentence embeddings file {path} not found; write one with "
+                "gan_lightning.text.save_sentence_embeddings(path, captions, vectors)"
+            )
+        if path.suffix not in EMBEDDING_SUFFIXES:
+            raise UserError(
+                f"{path}: sentence embeddings are read from {' or '.join(EMBEDDING_SUFFIXES)} "
+                f"files, not {path.suffix or 'a file without a suffix'}"
+            )
+        try:
+            if path.suffix == ".pt":
+                content = torch.load(path, map_location="cpu", weights_only=True)
+                captions, vectors = content["captions"], torch.as_tensor(content["embeddings"])
+            else:
+                with np.load(path, allow_pickle=False) as content:
+                    captions = [str(c) for c in content["captions"]]
+                    vectors = torch.from_numpy(np.array(content["embeddings"]))
+        except (KeyError, TypeError, IndexError):
+            raise UserError(
+                f"{path} must hold 'captions' (strings) and 'embeddings' (captions x D); write "
+                "it with gan_lightning.text.save_sentence_embeddings"
+            ) from None
+        except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as error:
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise UserError(f"{path} is not a readable embeddings file ({first})") from None
+        return cls([str(c) for c in captions], vectors, str(path))
+
+
+def save_sentence_embeddings(path: str | Path, captions: Sequence[str], vectors: Tensor) -> Path:
+    """Write the file ``SentenceEmbeddings.load`` reads (``.pt``; written whole, then renamed)."""
+    path = Path(path)
+    if path.suffix != ".pt":
+        raise ValueError(f"write sentence embeddings to a .pt file, got {path}")
+    vectors = torch.as_tensor(vectors).detach().float().cpu()
+    SentenceEmbeddings(list(captions), vectors, str(path))  # the checks of reading it back
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as partial:
+        torch.save({"captions": [str(c) for c in captions], "embeddings": vectors}, partial)
+    return path

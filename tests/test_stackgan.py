@@ -228,9 +228,9 @@ def small_nets(vocab_size: int = 40) -> dict[str, torch.nn.Module]:
     }
 
 
-def make_stackgan(stage="joint", **kwargs) -> StackGAN:
+def make_stackgan(stage="joint", nets: dict | None = None, **kwargs) -> StackGAN:
     return StackGAN(
-        **small_nets(),
+        **(small_nets() if nets is None else nets),
         loss=NonSaturatingLoss(),
         optimizer=partial(torch.optim.Adam, lr=1e-3),
         stage=stage,

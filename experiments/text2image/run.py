@@ -3,8 +3,15 @@ images show the digit their caption names, at stage I (16 px) and stage II (32 p
 
     OMP_NUM_THREADS=1 python experiments/text2image/run.py --data-dir ../shared/data \\
         --run-dir /tmp/text2image [--epochs 8] [--ckpt PATH: score an existing run instead]
+        [--sentence-vectors random-words --out experiments/text2image/precomputed]
 
 Writes results.json, grid_stage1.png and grid_stage2.png beside this file (``--out``).
+
+``--sentence-vectors random-words`` trains on pre-computed sentence vectors instead of token ids
+(``data.embeddings_file``, ``model.text_encoder.kind=precomputed``): each caption's vector is the
+mean of fixed random word vectors, an encoder that is not trained here (a stand-in for the
+char-CNN-RNN or sentence-transformer vectors a real set brings). It embeds the scoring captions
+too, so their unseen words get vectors of their own instead of ``<unk>``.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from gan_lightning.metrics.classifier import train_classifier
 from gan_lightning.models.adversarial import CHECKPOINT_KEY
 from gan_lightning.models.stackgan import draw
 from gan_lightning.nets.stackgan import TextEncoder
-from gan_lightning.text import Vocabulary
+from gan_lightning.text import SentenceEmbeddings, Vocabulary, save_sentence_embeddings, tokenize
 
 HERE = Path(__file__).resolve().parent
 NETS = ["text_encoder", "conditioning", "stage1", "conditioning2", "stage2"]
@@ -40,7 +47,9 @@ NETS = ["text_encoder", "conditioning", "stage1", "conditioning2", "stage2"]
 UNSEEN = ("a handwritten {w} drawn in purple ink", "my favourite number is {n}")
 
 
-def train(data_dir: str, run_dir: Path, epochs: int, seed: int) -> tuple[Path, float]:
+def train(
+    data_dir: str, run_dir: Path, epochs: int, seed: int, overrides: list[str]
+) -> tuple[Path, float]:
     command = [
         sys.executable,
         "-m",
@@ -51,6 +60,7 @@ def train(data_dir: str, run_dir: Path, epochs: int, seed: int) -> tuple[Path, f
         f"trainer.max_epochs={epochs}",
         f"seed={seed}",
         "callbacks.evaluation=null",
+        *overrides,
     ]
     print(" ".join(command[1:]), flush=True)
     start = time.time()
@@ -62,11 +72,47 @@ def captions_for(templates: tuple[str, ...], digit: int) -> list[str]:
     return [t.format(w=DIGIT_WORDS[digit], n=digit) for t in templates]
 
 
+def every_caption() -> list[str]:
+    templates = PLAIN_TEMPLATES + THICK_TEMPLATES + THIN_TEMPLATES + UNSEEN
+    return [c for d in range(10) for c in captions_for(templates, d)]
+
+
+def random_word_vectors(path: Path, dim: int = 64, seed: int = 0) -> list[str]:
+    """Write sentence vectors of every caption (mean of fixed N(0, I) word vectors); the
+    overrides that train on them."""
+    captions = every_caption()
+    words = sorted({w for c in captions for w in tokenize(c)})
+    rng = torch.Generator().manual_seed(seed)
+    table = dict(zip(words, torch.randn(len(words), dim, generator=rng), strict=True))
+    vectors = torch.stack([torch.stack([table[w] for w in tokenize(c)]).mean(0) for c in captions])
+    save_sentence_embeddings(path, captions, vectors)
+    return [
+        f"data.embeddings_file={path}",
+        "model.text_encoder.kind=precomputed",
+        f"model.text_encoder.embedding_dim={dim}",
+        "model.word_dropout=0",
+    ]
+
+
+class CaptionInput:
+    """Captions as the checkpoint's text encoder reads them: token ids, or sentence vectors."""
+
+    def __init__(self, extras: dict, embeddings: Path | None) -> None:
+        self.vocabulary = Vocabulary(extras["vocabulary"]) if extras["vocabulary"] else None
+        self.table = SentenceEmbeddings.load(embeddings) if embeddings else None
+
+    def __call__(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.table is not None:
+            return self.table.lookup(captions), torch.ones(len(captions), dtype=torch.long)
+        tokens, lengths, _ = self.vocabulary.encode(captions, 64)
+        return tokens, lengths
+
+
 @torch.no_grad()
-def generate(nets, vocabulary: Vocabulary, captions: list[str], seed: int, mean_code=False):
+def generate(nets, encode: CaptionInput, captions: list[str], seed: int, mean_code=False):
     """(stage-I, stage-II) images, one per caption, conditioning noise drawn as in sampling
     (``mean_code``: c = mu, as the training grids show)."""
-    tokens, lengths, _ = vocabulary.encode(captions, 64)
+    tokens, lengths = encode(captions)
     rng = torch.Generator().manual_seed(seed)
     n = len(captions)
     z = torch.randn(n, nets["stage1"].latent_dim, generator=rng)
@@ -93,15 +139,22 @@ def main() -> None:
     parser.add_argument("--per-caption", type=int, default=20)
     parser.add_argument("--ckpt", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=HERE)
+    parser.add_argument("--sentence-vectors", choices=["none", "random-words"], default="none")
     args = parser.parse_args()
 
     wall = None
     ckpt = args.ckpt
+    embeddings = None
+    overrides: list[str] = []
+    if args.sentence_vectors == "random-words":
+        embeddings = args.run_dir.with_name(args.run_dir.name + "_sentence_vectors.pt")
+        if ckpt is None:
+            overrides = random_word_vectors(embeddings)
     if ckpt is None:
-        ckpt, wall = train(args.data_dir, args.run_dir, args.epochs, args.seed)
+        ckpt, wall = train(args.data_dir, args.run_dir, args.epochs, args.seed, overrides)
     extras = load_checkpoint(ckpt)[CHECKPOINT_KEY]
     nets, config = load_networks(ckpt, NETS)
-    vocabulary = Vocabulary(extras["vocabulary"])
+    vocabulary = CaptionInput(extras, embeddings)
     assert isinstance(nets["text_encoder"], TextEncoder)
 
     classifiers, real_accuracy = {}, {}
@@ -171,7 +224,12 @@ def main() -> None:
             k: round(float(ink[torch.tensor([x == k for x in kind_of])].mean()), 4)
             for k in ("thick", "plain", "thin")
         },
-        "config": {"model.stage": config.model.stage, "data.image_size": config.data.image_size},
+        "config": {
+            "model.stage": config.model.stage,
+            "data.image_size": config.data.image_size,
+            "model.text_encoder.kind": config.model.text_encoder.kind,
+            "data.embeddings_file": config.data.get("embeddings_file"),
+        },
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -1,9 +1,11 @@
 """Images with captions, for text-to-image models (``data_kind = "captioned"``).
 
-Batches are ``(images, tokens, lengths, labels)``: images float NCHW in [-1, 1], tokens int64
-``(N, max_length)`` padded with 0 (``<pad>``), lengths int64 ``(N,)`` (words per caption, >= 1),
-labels int64 ``(N,)`` (the digit for ``DigitCaptionsDataModule``, -1 where unknown). Each time an
-image is drawn it comes with one of its captions at random, as in StackGAN's training.
+Batches are ``(images, text, lengths, labels)``: images float NCHW in [-1, 1], text int64 token
+ids ``(N, max_length)`` padded with 0 (``<pad>``), lengths int64 ``(N,)`` (words per caption,
+>= 1), labels int64 ``(N,)`` (the digit for ``DigitCaptionsDataModule``, -1 where unknown). Each
+time an image is drawn it comes with one of its captions at random, as in StackGAN's training.
+With ``embeddings_file``, text is instead each caption's pre-computed sentence vector, float
+``(N, D)`` (see ``gan_lightning.text.SentenceEmbeddings``), and lengths are 1.
 
 Two sources:
 
@@ -36,7 +38,7 @@ from gan_lightning.data.loading import check_loader_args, train_loader
 from gan_lightning.data.mnist import MNISTDataModule
 from gan_lightning.data.transforms import fit_images, to_signed_unit
 from gan_lightning.errors import UserError
-from gan_lightning.text import Vocabulary, tokenize
+from gan_lightning.text import SentenceEmbeddings, Vocabulary, tokenize
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,8 @@ Batch = tuple[Tensor, Tensor, Tensor, Tensor]
 
 
 class CaptionedImageDataset(Dataset):
-    """uint8 NCHW images, each with one or more captions, encoded once per vocabulary."""
+    """uint8 NCHW images, each with one or more captions, encoded once per vocabulary (or
+    looked up once in a table of sentence vectors)."""
 
     def __init__(
         self, images: Tensor, captions: Sequence[Sequence[str]], labels: Tensor | None = None
@@ -61,26 +64,41 @@ class CaptionedImageDataset(Dataset):
             raise ValueError("every image needs at least one caption")
         self.counts = counts
         self.offsets = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)[:-1]])
-        self.tokens: Tensor | None = None
+        self.text: Tensor | None = None  # per caption: token ids, or a sentence vector
         self.lengths: Tensor | None = None
+
+    def _flat(self) -> list[str]:
+        return [caption for captions in self.captions for caption in captions]
 
     def encode(self, vocabulary: Vocabulary, max_length: int) -> int:
         """Tokenize every caption; returns how many words were unknown to ``vocabulary``."""
-        flat = [caption for captions in self.captions for caption in captions]
-        self.tokens, self.lengths, unknown = vocabulary.encode(flat, max_length)
+        self.text, self.lengths, unknown = vocabulary.encode(self._flat(), max_length)
         return unknown
+
+    def embed(self, embeddings: SentenceEmbeddings) -> None:
+        """Each caption's vector from ``embeddings``; every caption must have one."""
+        flat = self._flat()
+        absent = embeddings.missing(flat)
+        if absent:
+            raise UserError(
+                f"{len(absent)} of {len(flat)} training captions have no vector in "
+                f"{embeddings.source} (first: {absent[0]!r}); embed every caption of the data "
+                "set with the same encoder, or drop data.embeddings_file"
+            )
+        self.text = embeddings.lookup(flat)
+        self.lengths = torch.ones(len(flat), dtype=torch.long)
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
     def __getitems__(self, indices: list[int]) -> Batch:
         """A batch in one indexing; each image brings one of its captions at random."""
-        assert self.tokens is not None, "encode() the captions first"
+        assert self.text is not None, "encode() or embed() the captions first"
         index = torch.as_tensor(indices, dtype=torch.long)
         pick = (torch.rand(len(index)) * self.counts[index]).long()
         caption = self.offsets[index] + pick
         images = to_signed_unit(self.images[index])
-        return images, self.tokens[caption], self.lengths[caption], self.labels[index]
+        return images, self.text[caption], self.lengths[caption], self.labels[index]
 
     def __getitem__(self, index: int) -> Batch:
         images, tokens, lengths, labels = self.__getitems__([index])
@@ -94,6 +112,10 @@ class CaptionedDataModule(pl.LightningDataModule):
     words); the text encoder's embedding is built with that many rows, so the model config
     interpolates ``${data.vocab_size}``. A model trained before (stage II, resuming) brings its
     own vocabulary through ``use_vocabulary``.
+
+    ``embeddings_file``: read each caption's sentence vector from this file (captions and
+    vectors, see ``SentenceEmbeddings``) instead of token ids; there is then no vocabulary, and
+    the model's text encoder must be ``kind: precomputed``.
     """
 
     data_kind = "captioned"
@@ -107,6 +129,7 @@ class CaptionedDataModule(pl.LightningDataModule):
         max_length: int,
         num_workers: int,
         pin_memory: bool,
+        embeddings_file: str | None = None,
     ) -> None:
         super().__init__()
         check_loader_args(batch_size, image_size, channels, num_workers)
@@ -121,8 +144,10 @@ class CaptionedDataModule(pl.LightningDataModule):
         self.max_length = max_length
         self.num_workers = num_workers
         self.pin_memory = pin_memory
+        self.embeddings_file = Path(embeddings_file) if embeddings_file else None
         self.train_set: CaptionedImageDataset | None = None
         self.vocabulary: Vocabulary | None = None
+        self.embeddings: SentenceEmbeddings | None = None
 
     def load(self) -> CaptionedImageDataset:
         """The training images (already at ``image_size`` / ``channels``) and their captions."""
@@ -130,6 +155,15 @@ class CaptionedDataModule(pl.LightningDataModule):
 
     def validate(self) -> None:
         """Cheap checks that train.py runs before building the trainer."""
+        self._validate_embeddings()
+
+    def _validate_embeddings(self) -> None:
+        if self.embeddings_file is not None and not self.embeddings_file.is_file():
+            raise UserError(
+                f"data.embeddings_file={self.embeddings_file} not found; write it with "
+                "gan_lightning.text.save_sentence_embeddings(path, captions, vectors), or set "
+                "data.embeddings_file=null to learn the text encoder from the words"
+            )
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
@@ -141,11 +175,25 @@ class CaptionedDataModule(pl.LightningDataModule):
                 f"{self.batch_size}; lower data.batch_size"
             )
         self.train_set = dataset
-        flat = (caption for captions in dataset.captions for caption in captions)
-        self._encode(Vocabulary.build(flat, self.vocab_size))
+        if self.embeddings_file is not None:
+            self._validate_embeddings()
+            self.embeddings = SentenceEmbeddings.load(self.embeddings_file)
+            dataset.embed(self.embeddings)
+            log.info(
+                "captions read as %d-d sentence vectors from %s",
+                self.embeddings.dim,
+                self.embeddings_file,
+            )
+            return
+        self._encode(Vocabulary.build(dataset._flat(), self.vocab_size))
 
     def use_vocabulary(self, words: Sequence[str]) -> None:
         """Encode with a trained model's vocabulary, so ids mean what they meant to it."""
+        if self.embeddings is not None:
+            raise UserError(
+                "the model was trained on token ids (it has a vocabulary) but "
+                "data.embeddings_file gives sentence vectors; set data.embeddings_file=null"
+            )
         vocabulary = Vocabulary(words)
         if vocabulary != self.vocabulary:
             self._encode(vocabulary)
@@ -209,9 +257,17 @@ class CaptionedImageDataModule(CaptionedDataModule):
         max_length: int = 24,
         num_workers: int = 0,
         pin_memory: bool = False,
+        embeddings_file: str | None = None,
     ) -> None:
         super().__init__(
-            batch_size, image_size, channels, vocab_size, max_length, num_workers, pin_memory
+            batch_size,
+            image_size,
+            channels,
+            vocab_size,
+            max_length,
+            num_workers,
+            pin_memory,
+            embeddings_file,
         )
         self.root = Path(root)
         self.images_dir = self.root / images_dir
@@ -220,6 +276,7 @@ class CaptionedImageDataModule(CaptionedDataModule):
         self.files: list[Path] = []  # the images in the order of the data set, after setup
 
     def validate(self) -> None:
+        self._validate_embeddings()
         if not self.images_dir.is_dir():
             raise UserError(
                 f"image folder {self.images_dir.resolve()}/ not found; point data.root at the "
@@ -381,9 +438,17 @@ class DigitCaptionsDataModule(CaptionedDataModule):
         seed: int = 0,
         num_workers: int = 0,
         pin_memory: bool = False,
+        embeddings_file: str | None = None,
     ) -> None:
         super().__init__(
-            batch_size, image_size, channels, vocab_size, max_length, num_workers, pin_memory
+            batch_size,
+            image_size,
+            channels,
+            vocab_size,
+            max_length,
+            num_workers,
+            pin_memory,
+            embeddings_file,
         )
         if captions_per_image < 1:
             raise ValueError(f"captions_per_image must be >= 1, got {captions_per_image}")
@@ -392,6 +457,7 @@ class DigitCaptionsDataModule(CaptionedDataModule):
         self.seed = seed
 
     def validate(self) -> None:
+        self._validate_embeddings()
         self.mnist.validate()
 
     def load(self) -> CaptionedImageDataset:

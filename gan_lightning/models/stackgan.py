@@ -15,7 +15,8 @@ that directly rewards sentence vectors that tell captions apart (it must call a 
 a mismatched caption fake); G only reads the vector (detached). Were the encoder on G's side, G
 could move the vector D judges by instead of improving its images. Stage 2 keeps it frozen.
 
-Batches: ``(images, tokens, lengths, labels)`` from ``gan_lightning.data.captions``.
+Batches: ``(images, text, lengths, labels)`` from ``gan_lightning.data.captions``; text is token
+ids, or pre-computed sentence vectors (``data.embeddings_file``) for a ``precomputed`` encoder.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from gan_lightning.models.adversarial import (
     SchedulerFactory,
 )
 from gan_lightning.nets.stackgan import kl_divergence
-from gan_lightning.text import PAD_ID, UNK_ID, Vocabulary
+from gan_lightning.text import PAD_ID, UNK_ID, SentenceEmbeddings, Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,8 @@ def mismatched(labels: Tensor, tokens: Tensor) -> Tensor:
     """For each row, the index of another row whose caption says something else.
 
     The batch rolled by one, then by two, ... for rows still paired with the same digit (label)
-    or, where labels are unknown (-1), the same token sequence. Rows whose batch has nothing
-    else keep the last try: "where possible".
+    or, where labels are unknown (-1), the same token sequence (or sentence vector). Rows whose
+    batch has nothing else keep the last try: "where possible".
     """
     n = labels.shape[0]
     if labels.ge(0).all():
@@ -141,6 +142,11 @@ class StackGAN(AdversarialModule):
             raise ValueError(f"kl_weight must be >= 0, got {kl_weight}")
         if not 0.0 <= word_dropout < 1.0:
             raise ValueError(f"word_dropout must be in [0, 1), got {word_dropout}")
+        if word_dropout > 0 and getattr(text_encoder, "reads_vectors", False):
+            raise ValueError(
+                "word_dropout reads words as <unk>, but a precomputed text encoder reads "
+                "sentence vectors, not words: set model.word_dropout=0"
+            )
         if grid_rows < 1 or samples_per_caption < 1:
             raise ValueError("grid_rows and samples_per_caption must be >= 1")
         self.text_encoder = text_encoder
@@ -177,6 +183,10 @@ class StackGAN(AdversarialModule):
         )
         self.vocabulary: list[str] | None = None  # from the data module, or stage I's
         self.grid_captions: list[str] | None = None
+        # precomputed encoder: the sentence vectors of the data set (while attached to it), and
+        # of the grid captions (kept in the checkpoint, so grids and sampling work without it)
+        self.embeddings: SentenceEmbeddings | None = None
+        self.grid_vectors: Tensor | None = None
         if self.stage == "2":
             self._load_stage1(stage1_ckpt)
             self.train()
@@ -220,7 +230,8 @@ class StackGAN(AdversarialModule):
                     f"use the model.{name} settings of the run that wrote it"
                 ) from None
             getattr(self, name).requires_grad_(False)
-        self.vocabulary = list(extras["vocabulary"])
+        words = extras.get("vocabulary")
+        self.vocabulary = list(words) if words else None  # None: stage I read sentence vectors
         log.info("stage II trains on the frozen stage I of %s", path)
 
     def train(self, mode: bool = True) -> StackGAN:
@@ -255,7 +266,11 @@ class StackGAN(AdversarialModule):
         datamodule = self.trainer.datamodule
         if datamodule is None or not hasattr(datamodule, "vocabulary"):
             return
-        if self.vocabulary is None:
+        embeddings = getattr(datamodule, "embeddings", None)
+        self._check_text_input(embeddings)
+        if embeddings is not None:
+            self.embeddings = embeddings
+        elif self.vocabulary is None:
             self.vocabulary = list(datamodule.vocabulary.words)
         else:  # stage I's words keep their ids
             datamodule.use_vocabulary(self.vocabulary)
@@ -267,8 +282,32 @@ class StackGAN(AdversarialModule):
                 f"set data.image_size={final} (stage I sees the real images downsampled)"
             )
         self.grid_captions = datamodule.grid_captions(self.grid_rows)
+        if embeddings is not None:
+            self.grid_vectors = embeddings.lookup(self.grid_captions)
+
+    def _check_text_input(self, embeddings: SentenceEmbeddings | None) -> None:
+        """Token ids for a word encoder, sentence vectors of its width for a precomputed one."""
+        encoder = self.text_encoder
+        if encoder.reads_vectors and embeddings is None:
+            raise UserError(
+                "model.text_encoder.kind=precomputed reads sentence vectors: give their file, "
+                "data.embeddings_file=PATH, or use kind=gru / bow to learn from the words"
+            )
+        if embeddings is not None and not encoder.reads_vectors:
+            raise UserError(
+                f"data.embeddings_file gives sentence vectors but model.text_encoder.kind="
+                f"{encoder.kind} reads words; set model.text_encoder.kind=precomputed"
+            )
+        if embeddings is not None and embeddings.dim != encoder.embedding_dim:
+            raise UserError(
+                f"{embeddings.source} holds {embeddings.dim}-d vectors but the text encoder "
+                f"reads {encoder.embedding_dim}; set model.text_encoder.embedding_dim="
+                f"{embeddings.dim}"
+            )
 
     def _check_vocabulary(self) -> None:
+        if self.text_encoder.reads_vectors:
+            return
         rows = self.text_encoder.embedding.num_embeddings
         if self.vocabulary is not None and len(self.vocabulary) > rows:
             raise UserError(
@@ -277,7 +316,16 @@ class StackGAN(AdversarialModule):
             )
 
     def encode_captions(self, captions: list[str]) -> tuple[Tensor, Tensor]:
-        """Token ids and lengths in this model's vocabulary; unknown words become ``<unk>``."""
+        """Token ids and lengths in this model's vocabulary; unknown words become ``<unk>``.
+        A precomputed encoder gets the captions' sentence vectors (and lengths 1) instead."""
+        if self.text_encoder.reads_vectors:
+            table = self.embeddings
+            if table is None and self.grid_vectors is not None and self.grid_captions:
+                table = SentenceEmbeddings(self.grid_captions, self.grid_vectors.cpu(), "grids")
+            if table is None:
+                raise UserError("the model has no sentence vectors yet: train it on a data set")
+            vectors = table.lookup(captions).to(self.device)
+            return vectors, torch.ones(len(captions), dtype=torch.long, device=self.device)
         if self.vocabulary is None:
             raise UserError("the model has no vocabulary yet: train it on a captioned data set")
         tokens, lengths, unknown = Vocabulary(self.vocabulary).encode(captions, 64)
@@ -296,7 +344,7 @@ class StackGAN(AdversarialModule):
                 "data set: data=digit_captions or data=captions data.root=DIR"
             )
         images, tokens, lengths, labels = batch
-        if self.training and self.word_dropout > 0:
+        if self.training and self.word_dropout > 0:  # never with sentence vectors (__init__)
             drop = (torch.rand(tokens.shape, device=tokens.device) < self.word_dropout) & (
                 tokens != PAD_ID
             )
@@ -404,8 +452,12 @@ class StackGAN(AdversarialModule):
     # --- checkpoint extras ---------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
+        vectors = None if self.grid_vectors is None else self.grid_vectors.detach().cpu()
         checkpoint[CHECKPOINT_KEY].update(
-            stage=self.stage, vocabulary=self.vocabulary, grid_captions=self.grid_captions
+            stage=self.stage,
+            vocabulary=self.vocabulary,
+            grid_captions=self.grid_captions,
+            grid_vectors=vectors,
         )
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -419,6 +471,8 @@ class StackGAN(AdversarialModule):
                 datamodule.use_vocabulary(self.vocabulary)
         if extras.get("grid_captions"):
             self.grid_captions = list(extras["grid_captions"])
+        if extras.get("grid_vectors") is not None:
+            self.grid_vectors = extras["grid_vectors"]
 
 
 def _check_fit(nets: dict[str, nn.Module], latent_dim: int, stage: str) -> None:

@@ -1,6 +1,7 @@
 """The networks of a StackGAN-style text-to-image model (Zhang et al. 2017), small enough for CPU.
 
-* ``TextEncoder``: token ids -> a sentence vector (learned embedding + GRU, or bag of words).
+* ``TextEncoder``: token ids -> a sentence vector (learned embedding + GRU, or bag of words), or
+  a pre-computed sentence vector -> the vector size the rest reads.
 * ``ConditioningAugmentation``: sentence vector -> (c, mu, log sigma^2), c ~ N(mu, sigma^2).
 * ``StageIGenerator``: (z, c) -> a low-resolution image.
 * ``StageIIGenerator``: (stage-I image, c) -> an image 2x or 4x as large.
@@ -20,7 +21,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from gan_lightning.nets.common import init_normal_weights
 
-ENCODER_KINDS = ("gru", "bow")
+ENCODER_KINDS = ("gru", "bow", "precomputed")
 
 
 def _power_of_two_steps(size: int, start: int, what: str) -> int:
@@ -32,11 +33,14 @@ def _power_of_two_steps(size: int, start: int, what: str) -> int:
 
 
 class TextEncoder(nn.Module):
-    """(ids (N, L), lengths (N,)) -> (N, output_dim).
+    """(text, lengths (N,)) -> (N, output_dim).
 
-    ``kind="gru"``: the GRU's last hidden state over the unpadded words, so word order counts
-    ("not a thin 7" vs "a thin 7"). ``kind="bow"``: the mean word embedding through a linear
-    layer, cheaper and order-blind. Id 0 is padding and never contributes.
+    ``kind="gru"``: text is token ids (N, L); the GRU's last hidden state over the unpadded
+    words, so word order counts ("not a thin 7" vs "a thin 7"). ``kind="bow"``: the mean word
+    embedding through a linear layer, cheaper and order-blind. Id 0 is padding and never
+    contributes. ``kind="precomputed"``: text is sentence vectors (N, ``embedding_dim``) made by
+    another encoder (``data.embeddings_file``); a linear layer maps them to ``output_dim``, as
+    StackGAN compresses its 1024-d char-CNN-RNN vectors, and lengths are ignored.
     """
 
     def __init__(
@@ -50,22 +54,47 @@ class TextEncoder(nn.Module):
         if kind not in ENCODER_KINDS:
             raise ValueError(f"kind must be one of {', '.join(ENCODER_KINDS)}, got {kind!r}")
         self.vocab_size = vocab_size
+        self.embedding_dim = embedding_dim
         self.output_dim = output_dim
         self.kind = kind
+        if kind == "precomputed":  # no word table: the vectors come with the batch
+            self.project = nn.Sequential(nn.Linear(embedding_dim, output_dim), nn.LeakyReLU(0.2))
+            return
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
         if kind == "gru":
             self.gru = nn.GRU(embedding_dim, output_dim, batch_first=True)
         else:
             self.project = nn.Sequential(nn.Linear(embedding_dim, output_dim), nn.LeakyReLU(0.2))
 
-    def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
-        if tokens.numel() and int(tokens.max()) >= self.vocab_size:
+    @property
+    def reads_vectors(self) -> bool:
+        return self.kind == "precomputed"
+
+    def forward(self, text: Tensor, lengths: Tensor) -> Tensor:
+        if self.reads_vectors:
+            if not text.is_floating_point() or text.ndim != 2:
+                raise ValueError(
+                    "this text encoder reads pre-computed sentence vectors (N, D), got "
+                    f"{text.dtype} of shape {tuple(text.shape)}; set data.embeddings_file"
+                )
+            if text.shape[1] != self.embedding_dim:
+                raise ValueError(
+                    f"the sentence vectors have {text.shape[1]} dimensions but the encoder reads "
+                    f"{self.embedding_dim}; set model.text_encoder.embedding_dim={text.shape[1]}"
+                )
+            return self.project(text)
+        if text.is_floating_point():
             raise ValueError(
-                f"token id {int(tokens.max())} is outside the encoder's {self.vocab_size} words"
+                "this text encoder reads token ids, got sentence vectors; set "
+                "model.text_encoder.kind=precomputed to read data.embeddings_file"
             )
-        embedded = self.embedding(tokens)
+        if text.numel() and int(text.max()) >= self.vocab_size:
+            raise ValueError(
+                f"token id {int(text.max())} is outside the encoder's {self.vocab_size} words"
+            )
+        embedded = self.embedding(text)
         if self.kind == "bow":
-            mask = (tokens != 0).unsqueeze(-1).to(embedded.dtype)
+            mask = (text != 0).unsqueeze(-1).to(embedded.dtype)
             mean = (embedded * mask).sum(1) / mask.sum(1).clamp(min=1)
             return self.project(mean)
         packed = pack_padded_sequence(
