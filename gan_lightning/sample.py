@@ -160,7 +160,7 @@ def caption_input(
     """(token ids or sentence vectors, lengths) of ``captions`` as the checkpoint's encoder reads
     them; ``given``: the captions came from ``text=`` (not the stored grid captions)."""
     vectors = extras.get("grid_vectors")
-    if vectors is None:  # a word encoder
+    if extras.get("vocabulary"):  # a word encoder
         if embeddings is not None:
             raise UserError(
                 "embeddings= is for models trained on pre-computed sentence vectors "
@@ -172,8 +172,16 @@ def caption_input(
             words = sorted({w for c in captions for w in tokenize(c) if w not in vocabulary})
             print(f"warning: not in the model's vocabulary, read as <unk>: {', '.join(words)}")
         return tokens, lengths
+    if vectors is None:
+        raise UserError("the checkpoint has neither a vocabulary nor sentence vectors to sample")
     if embeddings is not None:
         table = SentenceEmbeddings.load(embeddings)
+        if table.dim != vectors.shape[1]:
+            raise UserError(
+                f"{embeddings} holds {table.dim}-d vectors but this model reads "
+                f"{vectors.shape[1]}-d ones; give the file it was trained with (or one from "
+                "the same encoder)"
+            )
     elif given:
         raise UserError(
             "this model reads pre-computed sentence vectors: give the file that holds the "

@@ -86,8 +86,7 @@ EMBEDDING_SUFFIXES = (".pt", ".npz")
 
 
 def _normalised(caption: str) -> str:
-    """The key a caption is looked up by: its words, so case, spacing and punctuation do not
-    matter ("A thin 7." finds "a thin 7")."""
+    """A caption's words: the fallback key, so case, spacing and punctuation do not matter."""
     return " ".join(tokenize(caption))
 
 
@@ -111,26 +110,34 @@ class SentenceEmbeddings:
             raise UserError(f"{where}the vectors must be finite floating-point numbers")
         self.source = source
         self.vectors = vectors.float()
-        self.rows: dict[str, int] = {}
+        self.exact: dict[str, int] = {}  # the caption as written (stripped)
+        self.rows: dict[str, int] = {}  # its words: the first caption with them
         for row, caption in enumerate(captions):
-            key = _normalised(str(caption))
-            if not key:
+            text = str(caption).strip()
+            if not _normalised(text):
                 raise UserError(f"{where}caption {row + 1} ({caption!r}) has no words")
-            first = self.rows.setdefault(key, row)
+            first = self.exact.setdefault(text, row)
             if first != row and not torch.equal(self.vectors[first], self.vectors[row]):
                 raise UserError(
                     f"{where}the caption {caption!r} appears twice with different vectors; keep one"
                 )
+            self.rows.setdefault(_normalised(text), row)
 
     @property
     def dim(self) -> int:
         return self.vectors.shape[1]
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.exact)
+
+    def _row(self, caption: str) -> int | None:
+        """The caption as written, else the first caption with the same words ("A thin 7."
+        finds "a thin 7"): an encoder that sees case and punctuation keeps its own vectors."""
+        row = self.exact.get(caption.strip())
+        return self.rows.get(_normalised(caption)) if row is None else row
 
     def missing(self, captions: Iterable[str]) -> list[str]:
-        return [caption for caption in captions if _normalised(caption) not in self.rows]
+        return [caption for caption in captions if self._row(caption) is None]
 
     def lookup(self, captions: Sequence[str]) -> Tensor:
         """(len(captions), dim); a caption without a vector is an error naming it."""
@@ -141,7 +148,7 @@ class SentenceEmbeddings:
                 f"(first: {absent[0]!r}); pre-computed embeddings exist only for the captions "
                 "in the file: embed them with the same encoder and add them"
             )
-        return self.vectors[[self.rows[_normalised(caption)] for caption in captions]]
+        return self.vectors[[self._row(caption) for caption in captions]]
 
     @classmethod
     def load(cls, path: str | Path) -> SentenceEmbeddings:

@@ -71,8 +71,18 @@ def test_steps_that_do_not_log_make_no_logging_call(tmp_path, monkeypatch):
     # the epoch's row follows; nothing on the other 8 batches
     assert len(calls) == 2
     assert written == [4, 9, 9]
+    # where self.log would have put them: callbacks (status.json, Optuna) and the progress bar
     assert set(trainer.logged_metrics) >= {"train/d_loss_step", "train/g_loss_epoch"}
-    assert set(model.progress_metrics) == {"d_loss", "g_loss"}  # what the bar shows
+    assert set(trainer.callback_metrics) >= {"train/d_loss_step", "d_loss", "g_loss"}
+    assert set(trainer.progress_bar_metrics) == {"d_loss", "g_loss"}
+    rows = list(csv.DictReader(open(tmp_path / "lightning_logs" / "version_0" / "metrics.csv")))
+    last_window = [r for r in rows if r["train/d_loss_step"]][-1]
+    assert float(last_window["train/d_loss_step"]) == pytest.approx(
+        float(trainer.callback_metrics["train/d_loss_step"])
+    )
+    assert trainer.progress_bar_metrics["d_loss"] == pytest.approx(
+        float(trainer.callback_metrics["d_loss"])
+    )
 
 
 def fit_and_read_metrics(tmp_path, **trainer_args):

@@ -69,7 +69,7 @@ def test_pt_and_npz_files_read_back_the_same_vectors(tmp_path):
         (lambda p: _save(p, {"captions": ["a"], "embeddings": torch.zeros(2, 2)}), "one vector"),
         (lambda p: _save(p, {"captions": ["a"], "embeddings": torch.ones(1, 2) / 0}), "finite"),
         (
-            lambda p: _save(p, {"captions": ["a b", "A b."], "embeddings": torch.eye(2)}),
+            lambda p: _save(p, {"captions": ["a b", " a b "], "embeddings": torch.eye(2)}),
             "appears twice with different vectors",
         ),
         (lambda p: _save(p, {"captions": ["?!"], "embeddings": torch.eye(1)}), "has no words"),
@@ -90,6 +90,18 @@ def _write(path: Path, content: bytes) -> Path:
 def _save(path: Path, content: dict) -> Path:
     torch.save(content, path)
     return path
+
+
+def test_captions_as_written_keep_their_own_vectors():
+    """An encoder that reads case and punctuation gives "Red." and "red" different vectors;
+    other spellings of the same words fall back to the first of them."""
+    table = SentenceEmbeddings(["A red bird.", "a red bird"], torch.eye(2), "e.pt")
+    assert len(table) == 2
+    assert table.lookup(["a red bird", "A red bird.", "A RED bird"]).tolist() == [
+        [0.0, 1.0],
+        [1.0, 0.0],
+        [1.0, 0.0],
+    ]
 
 
 def test_a_caption_without_a_vector_is_named():
@@ -210,6 +222,9 @@ def test_trains_both_stages_on_vectors_and_keeps_the_grid_vectors(mnist_root, tm
     assert high.shape == (4, 1, 16, 16) and per_row == 2
     with pytest.raises(UserError, match="have no vector in grids"):
         second.generate(["a purple seven"])
+    # stage II set up for words on a stage I that read vectors: the keys to set, in one line
+    with pytest.raises(UserError, match="set model.text_encoder.kind=precomputed, its embedd"):
+        make_model(small_nets(), stage="2", stage1_ckpt=str(stage1))
 
 
 # --- command line --------------------------------------------------------------------------------
@@ -240,10 +255,12 @@ def test_cli_trains_on_an_embeddings_file_and_samples_from_it(mnist_root, tmp_pa
     with Image.open(out / "sample_0000.png") as image:
         assert image.size == (16, 16)
     sample.main([f"ckpt={ckpt}", "n=1", f"out={tmp_path / 'grid'}"])  # stored grid vectors
+    wider = save_sentence_embeddings(tmp_path / "wider.pt", ["a thin 7"], torch.ones(1, DIM + 1))
     assert len(list((tmp_path / "grid").glob("sample_*.png"))) == 2
     for arguments, message in [
         (("text=a thin 7",), "give the file that holds the captions' vectors, embeddings=FILE"),
         (("text=a purple 7", f"embeddings={path}"), "have no vector in"),
+        (("text=a thin 7", f"embeddings={wider}"), f"holds 7-d vectors but this model reads {DIM}"),
     ]:
         result = run_cli(
             f"ckpt={ckpt}",

@@ -155,3 +155,18 @@ def test_summary_marks_runs_that_never_reported(tmp_path):
     write_summary(tmp_path, rows)
     written = read_summary(tmp_path)
     assert written[2]["m"] == "1.5" and written[0]["m"] == ""
+
+
+def test_step_and_progress_bar_metrics_can_be_optimized(tmp_path):
+    """The step windows bypass self.log (speed) but still reach the objective and the summary."""
+    result, sweep_dir = run_sweep(
+        tmp_path,
+        "optimized_metric=train/d_loss_step,g_loss",
+        *QUICK,
+        "trainer.log_every_n_steps=1",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = read_summary(sweep_dir)
+    assert [row["status"] for row in rows] == ["completed", "completed"]
+    for row in rows:
+        assert float(row["train/d_loss_step"]) > 0 and float(row["g_loss"]) > 0

@@ -100,6 +100,8 @@ class CaptionInput:
     def __init__(self, extras: dict, embeddings: Path | None) -> None:
         self.vocabulary = Vocabulary(extras["vocabulary"]) if extras["vocabulary"] else None
         self.table = SentenceEmbeddings.load(embeddings) if embeddings else None
+        if self.vocabulary is None and self.table is None:
+            sys.exit("this checkpoint reads sentence vectors: add --sentence-vectors random-words")
 
     def __call__(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         if self.table is not None:

@@ -225,9 +225,15 @@ class StackGAN(AdversarialModule):
             try:
                 getattr(self, name).load_state_dict(part)
             except RuntimeError:
+                hint = f"use the model.{name} settings of the run that wrote it"
+                if name == "text_encoder" and not extras.get("vocabulary"):
+                    hint = (
+                        "it read pre-computed sentence vectors: set model.text_encoder.kind="
+                        "precomputed, its embedding_dim and data.embeddings_file"
+                    )
                 raise UserError(
                     f"model.stage1_ckpt={path}: its {name} differs from the one this run builds; "
-                    f"use the model.{name} settings of the run that wrote it"
+                    f"{hint}"
                 ) from None
             getattr(self, name).requires_grad_(False)
         words = extras.get("vocabulary")
