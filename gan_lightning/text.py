@@ -141,14 +141,15 @@ class SentenceEmbeddings:
 
     def lookup(self, captions: Sequence[str]) -> Tensor:
         """(len(captions), dim); a caption without a vector is an error naming it."""
-        absent = self.missing(captions)
+        rows = [self._row(caption) for caption in captions]
+        absent = [caption for caption, row in zip(captions, rows, strict=True) if row is None]
         if absent:
             raise UserError(
                 f"{len(absent)} caption(s) have no vector in {self.source or 'the embeddings'} "
                 f"(first: {absent[0]!r}); pre-computed embeddings exist only for the captions "
                 "in the file: embed them with the same encoder and add them"
             )
-        return self.vectors[[self._row(caption) for caption in captions]]
+        return self.vectors[rows]
 
     @classmethod
     def load(cls, path: str | Path) -> SentenceEmbeddings:

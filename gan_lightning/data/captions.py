@@ -155,9 +155,6 @@ class CaptionedDataModule(pl.LightningDataModule):
 
     def validate(self) -> None:
         """Cheap checks that train.py runs before building the trainer."""
-        self._validate_embeddings()
-
-    def _validate_embeddings(self) -> None:
         if self.embeddings_file is not None and not self.embeddings_file.is_file():
             raise UserError(
                 f"data.embeddings_file={self.embeddings_file} not found; write it with "
@@ -176,7 +173,6 @@ class CaptionedDataModule(pl.LightningDataModule):
             )
         self.train_set = dataset
         if self.embeddings_file is not None:
-            self._validate_embeddings()
             self.embeddings = SentenceEmbeddings.load(self.embeddings_file)
             dataset.embed(self.embeddings)
             log.info(
@@ -276,7 +272,7 @@ class CaptionedImageDataModule(CaptionedDataModule):
         self.files: list[Path] = []  # the images in the order of the data set, after setup
 
     def validate(self) -> None:
-        self._validate_embeddings()
+        super().validate()
         if not self.images_dir.is_dir():
             raise UserError(
                 f"image folder {self.images_dir.resolve()}/ not found; point data.root at the "
@@ -457,7 +453,7 @@ class DigitCaptionsDataModule(CaptionedDataModule):
         self.seed = seed
 
     def validate(self) -> None:
-        self._validate_embeddings()
+        super().validate()
         self.mnist.validate()
 
     def load(self) -> CaptionedImageDataset:
