@@ -204,3 +204,75 @@ def test_logging_windows_start_with_the_epoch(tmp_path, monkeypatch):
     )
     trainer.fit(model, loader(n_batches=3))
     assert sizes == [2, 1, 2]
+
+
+# --- host reads: on a GPU each one waits for every queued kernel ------------------------------
+HOST_READS = ("__bool__", "__float__", "__int__", "__index__", "item", "tolist", "cpu", "numpy")
+PACKAGE_DIR = str(REPO_ROOT / "gan_lightning")
+
+
+# The image pool's random draws come from torch's CPU generator: host numbers, read with no
+# device sync (on the CPU this test cannot tell the two apart).
+HOST_DRAWS = (str(REPO_ROOT / "gan_lightning" / "models" / "image_pool.py"),)
+
+
+def count_host_reads(monkeypatch) -> list[str]:
+    """Every tensor read on the host that the project's own code makes, as 'file:line'."""
+    reads: list[str] = []
+    for method in HOST_READS:
+        original = getattr(torch.Tensor, method)
+
+        def wrapper(self, *args, __original=original, __method=method, **kwargs):
+            caller = sys._getframe(1)
+            where = caller.f_code.co_filename
+            if where.startswith(PACKAGE_DIR) and where not in HOST_DRAWS:
+                reads.append(f"{where}:{caller.f_lineno} {__method}")
+            return __original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, method, wrapper)
+    return reads
+
+
+def variant_and_data(name: str):
+    from tests.test_cgan import make_cgan
+    from tests.test_cyclegan import make_cyclegan, unpaired_loader
+    from tests.test_pix2pix import make_pix2pix, paired_loader
+
+    def labelled(shape, classes=3, n=12):
+        images = torch.rand(n, *shape) * 2 - 1
+        return torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(images, torch.arange(n) % classes), batch_size=2
+        )
+
+    if name == "gan":
+        return make_gan(), loader(n_batches=6, batch_size=2)
+    if name == "dcgan":
+        return tiny_dcgan(), labelled((1, 32, 32))
+    if name == "cgan":
+        return make_cgan(), labelled((1, 8, 8))
+    if name == "cgan_dcgan":
+        return make_cgan(nets="dcgan"), labelled((1, 32, 32))
+    if name == "cyclegan":
+        return make_cyclegan(), unpaired_loader(n_batches=6)
+    return make_pix2pix(), paired_loader(n_batches=6)
+
+
+@pytest.mark.parametrize("name", ["gan", "dcgan", "cgan", "cgan_dcgan", "cyclegan", "pix2pix"])
+def test_steps_between_logging_windows_read_no_tensor_on_the_host(name, monkeypatch):
+    """The finiteness check of on_nonfinite=stop reads the losses in one batch at the logging
+    window or the epoch's end, not once per update (2 syncs per batch, and 2 all-reduces under
+    DDP)."""
+    model, data = variant_and_data(name)
+    reads_per_batch: list[list[str]] = []
+    step = model.training_step
+
+    def recorded_step(batch, batch_idx):
+        with pytest.MonkeyPatch.context() as patch:
+            reads_per_batch.append(count_host_reads(patch))
+            return step(batch, batch_idx)
+
+    monkeypatch.setattr(model, "training_step", recorded_step)
+    quiet_trainer(max_epochs=1, log_every_n_steps=1000).fit(model, data)
+    assert len(reads_per_batch) == 6
+    assert reads_per_batch[:-1] == [[]] * 5  # batches 0-4: nothing read
+    assert reads_per_batch[-1]  # the epoch's last batch checks the losses

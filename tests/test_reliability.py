@@ -217,6 +217,50 @@ def test_non_finite_loss_stops_with_the_step_and_the_loss():
         quiet_trainer(max_epochs=1).fit(model, _loader_with_nan_batch())
 
 
+def test_the_batched_check_stops_at_the_window_and_names_the_first_bad_step():
+    """Logging every 3 batches: the NaN of batch 2 (step 4) is found at that window, before
+    batch 3 runs, whatever came after it in the window."""
+    model = make_gan(optimizer=partial(torch.optim.Adam, lr=1e-3))
+    batches = []
+    step = model.training_step
+    model.training_step = lambda batch, batch_idx: (
+        batches.append(batch_idx),
+        step(batch, batch_idx),
+    )[1]
+    with pytest.raises(TrainingDiverged, match=r"d_loss is nan at step 4 \(epoch 0\)"):
+        quiet_trainer(max_epochs=1, log_every_n_steps=3).fit(
+            model, _loader_with_nan_batch(batches=6)
+        )
+    assert batches == [0, 1, 2]
+
+
+def test_losses_are_checked_at_least_every_max_unchecked_updates(monkeypatch):
+    from gan_lightning.models import adversarial
+
+    monkeypatch.setattr(adversarial, "MAX_UNCHECKED_LOSSES", 4)  # 2 batches of D + G
+    model = make_gan(optimizer=partial(torch.optim.Adam, lr=1e-3))
+    pending = []
+    check = model._check_losses
+    model._check_losses = lambda *a, **k: (
+        pending.append(len(model._unchecked_losses)),
+        check(*a, **k),
+    )[1]
+    quiet_trainer(max_epochs=1, log_every_n_steps=1000).fit(model, _loader_with_nan_batch(None, 6))
+    # after batches 1, 3 and 5 (the last), then at the epoch's end with nothing left
+    assert pending == [4, 4, 4, 0]
+
+
+def test_no_checkpoint_is_written_while_a_non_finite_loss_is_unchecked(tmp_path):
+    model = make_gan()
+    trainer = quiet_trainer(max_steps=2)
+    trainer.fit(model, _loader_with_nan_batch(None))
+    model._unchecked_losses.append(torch.tensor(float("inf")))
+    model._unchecked_where.append(("g_loss", 7, 3))
+    with pytest.raises(TrainingDiverged, match=r"g_loss is inf at step 7 \(epoch 3\)"):
+        trainer.save_checkpoint(tmp_path / "x.ckpt")
+    assert not list(tmp_path.iterdir())
+
+
 def test_skip_mode_skips_the_bad_update_and_keeps_weights_finite():
     model = make_gan(optimizer=partial(torch.optim.Adam, lr=1e-3), on_nonfinite="skip")
     quiet_trainer(max_epochs=1).fit(model, _loader_with_nan_batch())

@@ -9,6 +9,12 @@ when the generator also steps: with ``d_steps=1``, ``trainer.max_steps=1000`` is
 
 Variants implement ``discriminator_loss`` / ``generator_loss`` (and the parameter groups when they
 have more than one network per side, as CycleGAN does); nothing else about the loop changes.
+
+The step reads no tensor on the host between logging windows: on a GPU a host read waits for
+every queued kernel, so the CPU could not queue the next update's work meanwhile (and under DDP
+each agreed decision is one more all-reduce). Non-finite losses are therefore checked in
+batches (``_check_losses``), except under ``on_nonfinite=skip``, which must decide before
+each update.
 """
 
 from __future__ import annotations
@@ -42,6 +48,9 @@ CHECKPOINT_KEY = "gan_lightning"
 # scale. 30 halvings from 2**16 mean every step has been skipped for a long time: diverged.
 MIN_LOSS_SCALE = 2.0**-14
 NONFINITE_ACTIONS = ("stop", "skip")
+# Losses awaiting the batched finiteness check are checked at every logging window, at an
+# epoch's end, before a checkpoint is written, and at the latest after this many updates.
+MAX_UNCHECKED_LOSSES = 200
 log = logging.getLogger(__name__)
 
 
@@ -88,6 +97,9 @@ class AdversarialModule(pl.LightningModule):
         self._epoch_means = RunningMeans()
         self.on_nonfinite = on_nonfinite
         self.skipped_updates = 0
+        # on_nonfinite=stop: losses not yet checked for inf/NaN, and where each was computed
+        self._unchecked_losses: list[Tensor] = []
+        self._unchecked_where: list[tuple[str, int, int]] = []  # (name, step, epoch)
         # The resolved run config, set by train.py and stored in every checkpoint so inference
         # commands can rebuild the networks without unpickling code.
         self.run_config: dict | None = None
@@ -135,10 +147,15 @@ class AdversarialModule(pl.LightningModule):
             self.untoggle_optimizer(optimizer)
 
     def _update(self, optimizer: Any, loss: Tensor, clip: float | None, name: str) -> None:
-        """Backward and step; a non-finite loss (or, when skipping, gradient) stops the run or
-        skips this update, per ``on_nonfinite``. Costs one host sync per update."""
-        if not self._finite(loss, name):
-            return
+        """Backward and step. A non-finite loss (or, when skipping, gradient) stops the run or
+        skips this update, per ``on_nonfinite``: ``skip`` checks now (one host sync per
+        update), ``stop`` queues the loss for the next batched check."""
+        if self.on_nonfinite == "skip":
+            if not self._finite(loss, name):
+                return
+        else:
+            self._unchecked_losses.append(loss.detach())
+            self._unchecked_where.append((name, self.global_step, self.current_epoch))
         self.manual_backward(loss)
         precision = self._precision()
         if hasattr(precision, "unscale"):  # clip unscaled gradients; inf/NaN: the scaler skips
@@ -178,16 +195,39 @@ class AdversarialModule(pl.LightningModule):
         return bool(self.trainer.strategy.reduce_boolean_decision(ok, all=True))
 
     def _finite(self, loss: Tensor, name: str) -> bool:
+        """Skip mode: is this loss finite on every rank? (If not, the update is skipped.)"""
         if self._agreed(bool(torch.isfinite(loss))):
             return True
-        problem = f"{name} is {float(loss.detach())}"
-        if self.on_nonfinite == "skip":
-            self._skip(problem)
-            return False
-        raise TrainingDiverged(
-            f"training diverged: {problem} {self._where()}; lower the learning rate, clip "
-            "gradients (model.d_grad_clip, model.g_grad_clip) or set model.on_nonfinite=skip"
-        )
+        self._skip(f"{name} is {float(loss.detach())}")
+        return False
+
+    def _check_losses(self, values: Tensor | None = None, agree: bool = True) -> Tensor | None:
+        """Stop mode: raise ``TrainingDiverged`` naming the first non-finite loss since the last
+        check, its step and epoch. One host transfer for all of them, shared with ``values``
+        (the logging window's, returned on the host); under DDP (``agree``) one all-reduce, a
+        mean, so a loss that is not finite on one rank makes every rank stop together."""
+        losses, where = self._unchecked_losses, self._unchecked_where
+        self._unchecked_losses, self._unchecked_where = [], []
+        parts = [] if values is None else [values]
+        if losses:
+            parts.append(torch.stack(losses).float())
+        if not parts:
+            return None
+        flat = torch.cat(parts)
+        if agree and self._trainer is not None and self.trainer.world_size > 1:
+            flat = self.trainer.strategy.reduce(flat, reduce_op="mean")
+        flat = flat.cpu()
+        checked = flat[flat.shape[0] - len(losses) :]
+        bad = (~torch.isfinite(checked)).nonzero()
+        if bad.numel():
+            index = int(bad[0])
+            name, step, epoch = where[index]
+            raise TrainingDiverged(
+                f"training diverged: {name} is {float(checked[index])} at step {step} "
+                f"(epoch {epoch}); lower the learning rate, clip gradients (model.d_grad_clip, "
+                "model.g_grad_clip) or set model.on_nonfinite=skip"
+            )
+        return None if values is None else flat[: values.shape[0]]
 
     def _skip(self, problem: str) -> None:
         self.skipped_updates += 1
@@ -222,9 +262,12 @@ class AdversarialModule(pl.LightningModule):
         self._epoch_means.add(logs)
         if self._trainer is None:
             return
+        last_batch = batch_idx + 1 >= self.trainer.num_training_batches
         if self.trainer._logger_connector.should_update_logs:  # every log_every_n_steps
-            self._log_window()
-        if batch_idx + 1 >= self.trainer.num_training_batches:
+            self._log_window()  # checks the losses too
+        elif last_batch or len(self._unchecked_losses) >= MAX_UNCHECKED_LOSSES:
+            self._check_losses()  # every rank is here at the same batch
+        if last_batch:
             self._log_epoch()  # here, so callbacks' on_train_epoch_end see this epoch's means
 
     def on_train_epoch_start(self) -> None:
@@ -246,10 +289,7 @@ class AdversarialModule(pl.LightningModule):
         means = self._window_means.means()
         self._window_means.reset()
         names = list(means)
-        values = torch.stack([means[name].float() for name in names])
-        if self.trainer.world_size > 1:
-            values = self.trainer.strategy.reduce(values, reduce_op="mean")
-        values = values.cpu()
+        values = self._check_losses(torch.stack([means[name].float() for name in names]))
         window = {f"train/{name}_step": value for name, value in zip(names, values, strict=True)}
         losses = {
             name: window[f"train/{name}_step"] for name in ("d_loss", "g_loss") if name in means
@@ -279,7 +319,8 @@ class AdversarialModule(pl.LightningModule):
             seed_for_rank(self.trainer.global_rank)  # a resumed run then restores its own state
 
     def on_train_epoch_end(self) -> None:
-        if self._epoch_means:  # the epoch ended early (max_steps)
+        self._check_losses()  # the epoch ended early (max_steps): not checked at its last batch
+        if self._epoch_means:
             self._log_epoch()
         # Runs before ModelCheckpoint (a monitoring callback): non-finite weights never replace
         # the last good checkpoint.
@@ -308,6 +349,9 @@ class AdversarialModule(pl.LightningModule):
 
     # --- checkpoint extras -----------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # a non-finite loss since the last check has already reached the weights: write nothing.
+        # This rank's losses only: a save may come from an interruption, ranks out of step.
+        self._check_losses(agree=False)
         step, gathered = self._rank_rng
         # at an epoch end every rank's state was gathered just before; mid-epoch (an
         # interruption) only this rank's is known, and a resume re-derives the others

@@ -77,15 +77,25 @@ class ConditionalGAN(GAN):
             "fixed_labels", torch.arange(num_classes).repeat_interleave(samples_per_class)
         )
 
-    def one_hot(self, labels: Tensor) -> Tensor:
+    def check_labels(self, labels: Tensor) -> None:
         if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
             raise ValueError(
                 f"labels must be in [0, {self.num_classes}), got {labels.min()}..{labels.max()}"
             )
+
+    def one_hot(self, labels: Tensor, check: bool = True) -> Tensor:
+        if check:
+            self.check_labels(labels)
         return F.one_hot(labels.long(), self.num_classes).float()
 
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        # training labels are checked here, on the host copy: checked in the step, on a GPU,
+        # they would wait for every queued kernel twice per update
+        self.check_labels(batch[1])
+        return batch
+
     def conditioning(self, batch: Any) -> tuple[Tensor, ...]:
-        return (self.one_hot(batch[1]),)
+        return (self.one_hot(batch[1], check=False),)  # checked by on_before_batch_transfer
 
     def sample(self, n: int, labels: Tensor | None = None) -> Tensor:
         """``n`` images of the given classes (uniformly random classes when ``labels`` is None)."""

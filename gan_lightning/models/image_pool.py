@@ -34,8 +34,9 @@ class ImagePool:
             self.count = 0
         elif self.images.device != images.device or self.images.dtype != images.dtype:
             self.images = self.images.to(images.device, images.dtype)
-        swap = torch.rand(images.shape[0]).lt(0.5).tolist()
-        slots = torch.randint(self.size, (images.shape[0],)).tolist()
+        # drawn on the host (torch's CPU generator): reading them syncs with no device
+        swap = torch.rand(images.shape[0], device="cpu").lt(0.5).tolist()
+        slots = torch.randint(self.size, (images.shape[0],), device="cpu").tolist()
         out = []
         for image, use_old, slot in zip(images, swap, slots, strict=True):
             if self.count < self.size:
