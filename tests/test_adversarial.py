@@ -173,3 +173,37 @@ def test_grid_images_are_deterministic():
 def test_latent_dim_mismatch_is_an_error():
     with pytest.raises(ValueError, match="latent_dim"):
         make_gan(latent_dim=9)
+
+
+class CountsOptimizerSteps(pl.Callback):
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        self.calls += 1
+
+
+def test_updates_skip_lightnings_dispatch_only_when_its_hooks_do_nothing():
+    """Direct ``loss.backward()`` / ``step()`` when no hook would run: the same weights and
+    global_step as through Lightning's dispatch, which a callback's hook still gets."""
+    direct, dispatched = make_gan(), make_gan()
+    counter = CountsOptimizerSteps()
+    trainers = []
+    for model, callbacks in ((direct, []), (dispatched, [counter])):
+        torch.manual_seed(1)
+        trainers.append(trainer(max_epochs=1, callbacks=callbacks))
+        trainers[-1].fit(model, loader(n_batches=3))
+    assert direct._direct_updates and not dispatched._direct_updates
+    assert counter.calls == 6  # D and G on each of the 3 batches
+    assert trainers[0].global_step == trainers[1].global_step == 6
+    for a, b in zip(direct.parameters(), dispatched.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_mixed_precision_and_profilers_keep_lightnings_dispatch():
+    from gan_lightning.precision import AdversarialMixedPrecision
+
+    for kwargs in ({"plugins": [AdversarialMixedPrecision("cpu")]}, {"profiler": "simple"}):
+        model = make_gan()
+        trainer(max_steps=2, **kwargs).fit(model, loader(n_batches=1))
+        assert not model._direct_updates

@@ -52,6 +52,26 @@ def test_running_means():
     assert not means
 
 
+def test_running_means_sum_their_pending_steps_in_bounded_batches(monkeypatch):
+    from gan_lightning.models import running_means
+
+    monkeypatch.setattr(running_means, "MAX_PENDING", 3)
+    window, epoch = RunningMeans(), RunningMeans()
+    for step in range(7):
+        values = {"d": torch.tensor(float(step))}
+        if step % 2:
+            values["g"] = torch.tensor(10.0 * step, dtype=torch.bfloat16)
+        packed = RunningMeans.pack(values)  # shared by both
+        window.add(packed)
+        epoch.add(packed)
+        assert len(epoch._pending) < 3
+    assert epoch.counts == {"d": 7, "g": 3}
+    result = epoch.means()
+    assert result["d"].item() == 3.0 and result["g"].item() == pytest.approx(30.0)
+    assert result["g"].dtype == torch.float32
+    assert window.means()["d"].item() == 3.0
+
+
 def test_steps_that_do_not_log_make_no_logging_call(tmp_path, monkeypatch):
     model = make_gan()
     calls, written = [], []
@@ -276,3 +296,40 @@ def test_steps_between_logging_windows_read_no_tensor_on_the_host(name, monkeypa
     assert len(reads_per_batch) == 6
     assert reads_per_batch[:-1] == [[]] * 5  # batches 0-4: nothing read
     assert reads_per_batch[-1]  # the epoch's last batch checks the losses
+
+
+def test_the_gpu_speed_script_runs_every_option_on_the_cpu(tmp_path):
+    """``gpu_speed.py --device cpu --quick``: every case, batch size and option but compile
+    trains and reports images/s (a check of the script; the figures need a GPU)."""
+    out = tmp_path / "gpu.json"
+    script = REPO_ROOT / "experiments" / "benchmarks" / "gpu_speed.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--device", "cpu", "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [r for r in rows if "error" in r] == []
+    options = ["fp32", "bf16-mixed", "16-mixed", "channels_last", "cudnn.benchmark"]
+    options.append("bf16 + channels_last + benchmark")
+    expected = [
+        (c, b, o)
+        for c, b in (("dcgan_64", 128), ("cyclegan_256", 1), ("cyclegan_256", 4))
+        for o in options
+    ]
+    assert [(r["case"], r["batch_size"], r["option"]) for r in rows] == expected
+    assert all(r["images_per_s"] > 0 and r["speedup_vs_fp32"] > 0 for r in rows)
+
+
+def test_the_gpu_speed_script_says_when_there_is_no_gpu(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    script = REPO_ROOT / "experiments" / "benchmarks" / "gpu_speed.py"
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert "no CUDA device here; use --device cpu --quick" in result.stderr
