@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -250,15 +251,65 @@ def test_losses_are_checked_at_least_every_max_unchecked_updates(monkeypatch):
     assert pending == [4, 4, 4, 0]
 
 
-def test_no_checkpoint_is_written_while_a_non_finite_loss_is_unchecked(tmp_path):
+def test_no_checkpoint_is_written_while_the_weights_are_not_finite(tmp_path):
+    """A save between two checks (an interruption, ModelCheckpoint every n steps) refuses
+    non-finite parameters: naming the queued loss where this rank computed it, else the
+    parameter (under DDP another rank's NaN loss reaches every rank's weights)."""
     model = make_gan()
     trainer = quiet_trainer(max_steps=2)
     trainer.fit(model, _loader_with_nan_batch(None))
+    model._unchecked_losses.append(torch.tensor(float("inf")))  # finite weights: saved
+    model._unchecked_where.append(("g_loss", 7, 3))
+    trainer.save_checkpoint(tmp_path / "fine.ckpt")
+    with torch.no_grad():
+        next(model.discriminator.parameters())[0] = float("nan")
     model._unchecked_losses.append(torch.tensor(float("inf")))
     model._unchecked_where.append(("g_loss", 7, 3))
     with pytest.raises(TrainingDiverged, match=r"g_loss is inf at step 7 \(epoch 3\)"):
         trainer.save_checkpoint(tmp_path / "x.ckpt")
-    assert not list(tmp_path.iterdir())
+    with pytest.raises(TrainingDiverged, match=r"discriminator\.\S+ is not finite at step 2"):
+        trainer.save_checkpoint(tmp_path / "y.ckpt")  # nothing queued on this rank
+    assert [p.name for p in tmp_path.iterdir()] == ["fine.ckpt"]
+
+
+def test_a_nan_on_one_ddp_rank_stops_every_rank_and_writes_no_bad_checkpoint(tmp_path):
+    """The NaN reaches rank 0's weights through the gradient all-reduce before rank 0 has a
+    bad loss of its own: the save checks the weights, so both ranks refuse to write."""
+    checkpoints = tmp_path / "checkpoints"
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.ddp_nan_on_one_rank", str(checkpoints)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode != 0
+    assert "[rank0]: gan_lightning.errors.TrainingDiverged" in result.stderr, result.stderr[-3000:]
+    assert "[rank1]: gan_lightning.errors.TrainingDiverged" in result.stderr
+    for path in checkpoints.glob("*.ckpt") if checkpoints.exists() else []:
+        state = torch.load(path, weights_only=True)["state_dict"]
+        assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+class EpochEndWeights(pl.Callback):
+    def __init__(self) -> None:
+        self.finite: list[bool] = []
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.finite.append(all(bool(p.isfinite().all()) for p in pl_module.parameters()))
+
+
+def test_an_epoch_cut_short_is_checked_before_callbacks_see_its_weights():
+    """max_steps=8 ends the epoch after batch 3 of 6: the NaN of batch 2 stops the run there,
+    before epoch-end callbacks (grids, metrics) run on the weights."""
+    model = make_gan(optimizer=partial(torch.optim.Adam, lr=1e-3))
+    callback = EpochEndWeights()
+    with pytest.raises(TrainingDiverged, match=r"d_loss is nan at step 4 \(epoch 0\)"):
+        quiet_trainer(max_steps=8, log_every_n_steps=1000, callbacks=[callback]).fit(
+            model, _loader_with_nan_batch(batches=6)
+        )
+    assert callback.finite == []
 
 
 def test_skip_mode_skips_the_bad_update_and_keeps_weights_finite():

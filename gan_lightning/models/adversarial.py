@@ -176,6 +176,7 @@ class AdversarialModule(pl.LightningModule):
 
     def on_fit_start(self) -> None:
         self._direct_updates = self._dispatch_is_a_no_op()
+        self._unchecked_losses, self._unchecked_where = [], []  # left by a fit that failed
 
     def _backward(self, loss: Tensor) -> None:
         if self._direct_updates:
@@ -394,10 +395,32 @@ class AdversarialModule(pl.LightningModule):
             scheduler.step()
 
     # --- checkpoint extras -----------------------------------------------------------------------
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        # the epoch ends after this batch (max_steps, a callback's should_stop): check now,
+        # before callbacks' on_train_epoch_end (grids, metrics) run on the weights
+        trainer = self.trainer
+        if trainer.should_stop or 0 < trainer.max_steps <= self.global_step:
+            self._check_losses()  # both conditions hold on every rank alike
+
+    def _check_weights_before_saving(self) -> None:
+        """A non-finite loss not yet checked has already reached the weights: write nothing.
+
+        The parameters are checked, not this rank's queued losses: DDP keeps them equal on
+        every rank (a NaN loss on one rank reaches all through the gradient all-reduce), so
+        every rank decides alike without a collective, which a save from an interruption,
+        ranks out of step, could not make."""
+        parameters = [p for p in self.parameters() if p.is_floating_point()]
+        if not parameters or bool(torch.stack([p.isfinite().all() for p in parameters]).all()):
+            return
+        self._check_losses(agree=False)  # names the loss, when this rank computed it
+        bad = next(n for n, p in self.named_parameters() if not bool(p.isfinite().all()))
+        raise TrainingDiverged(
+            f"training diverged: {bad} is not finite {self._where()}; lower the learning rate "
+            "or clip gradients"
+        )
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # a non-finite loss since the last check has already reached the weights: write nothing.
-        # This rank's losses only: a save may come from an interruption, ranks out of step.
-        self._check_losses(agree=False)
+        self._check_weights_before_saving()
         step, gathered = self._rank_rng
         # at an epoch end every rank's state was gathered just before; mid-epoch (an
         # interruption) only this rank's is known, and a resume re-derives the others
