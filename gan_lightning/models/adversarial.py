@@ -158,9 +158,9 @@ class AdversarialModule(pl.LightningModule):
         """Whether Lightning's work around each backward and step would only call hooks that
         do nothing: one device, full precision, no profiler, and neither this module nor any
         callback overriding ``UPDATE_HOOKS``. Then the update calls ``loss.backward()`` and the
-        optimizer's own ``step()`` directly, which for a small network saves about 0.35 ms of a
-        ~15 ms step on 2 CPU cores (experiments/benchmarks); anything else (DDP's backward
-        preparation, AMP's scaling, a callback's hook) takes Lightning's path."""
+        optimizer's own ``step()`` directly, which saved about 0.35 ms per batch on the CPU
+        (experiments/benchmarks/README.md), against a ~15 ms MLP GAN step; anything else
+        (DDP's backward preparation, AMP's scaling, a callback's hook) takes Lightning's path."""
         trainer = self.trainer
         if type(trainer.strategy) is not SingleDeviceStrategy:
             return False
