@@ -366,23 +366,17 @@ class AdversarialModule(pl.LightningModule):
             seed_for_rank(self.trainer.global_rank)  # a resumed run then restores its own state
 
     def on_train_epoch_end(self) -> None:
-        self._check_losses()  # the epoch ended early (max_steps): not checked at its last batch
+        # an epoch whose last batch the step could not tell (a loader of unknown length)
+        self._check_losses()
         if self._epoch_means:
             self._log_epoch()
         # Runs before ModelCheckpoint (a monitoring callback): non-finite weights never replace
-        # the last good checkpoint.
-        tensors = [*self.named_parameters(), *self.named_buffers()]
-        # buffers too: BatchNorm statistics saw every forward pass (and differ between DDP
-        # ranks, hence the agreed decision: one rank raising alone would hang the others)
-        bad = next(
-            (n for n, t in tensors if t.is_floating_point() and not bool(torch.isfinite(t).all())),
-            None,
-        )
+        # the last good checkpoint. Buffers too: BatchNorm statistics saw every forward pass
+        # (and differ between DDP ranks, hence the agreed decision: one rank raising alone
+        # would hang the others)
+        bad = first_non_finite([*self.named_parameters(), *self.named_buffers()])
         if not self._agreed(bad is None):
-            raise TrainingDiverged(
-                f"training diverged: {bad or 'a tensor on another rank'} is not finite "
-                f"{self._where()}; lower the learning rate or clip gradients"
-            )
+            self._diverged_weights(bad or "a tensor on another rank")
         if self._trainer is not None and self.trainer.world_size > 1:
             # every rank is here together (the end of an epoch), just before ModelCheckpoint
             # saves: gather the RNG states now rather than inside the save, which may also run
@@ -409,13 +403,15 @@ class AdversarialModule(pl.LightningModule):
         every rank (a NaN loss on one rank reaches all through the gradient all-reduce), so
         every rank decides alike without a collective, which a save from an interruption,
         ranks out of step, could not make."""
-        parameters = [p for p in self.parameters() if p.is_floating_point()]
-        if not parameters or bool(torch.stack([p.isfinite().all() for p in parameters]).all()):
+        bad = first_non_finite(self.named_parameters())
+        if bad is None:
             return
         self._check_losses(agree=False)  # names the loss, when this rank computed it
-        bad = next(n for n, p in self.named_parameters() if not bool(p.isfinite().all()))
+        self._diverged_weights(bad)
+
+    def _diverged_weights(self, name: str) -> None:
         raise TrainingDiverged(
-            f"training diverged: {bad} is not finite {self._where()}; lower the learning rate "
+            f"training diverged: {name} is not finite {self._where()}; lower the learning rate "
             "or clip gradients"
         )
 
@@ -471,6 +467,15 @@ def check_version(saved: str | None, what: str) -> None:
             f"the {what} was written by gan-lightning {saved}, which is incompatible with this "
             f"version ({__version__}); use gan-lightning {'.'.join(series(saved))}.x to load it"
         )
+
+
+def first_non_finite(named: Iterable[tuple[str, Tensor]]) -> str | None:
+    """The name of the first floating-point tensor holding an inf/NaN, or None: one host sync
+    when all are finite."""
+    tensors = [(name, t) for name, t in named if t.is_floating_point()]
+    if not tensors or bool(torch.stack([t.isfinite().all() for _, t in tensors]).all()):
+        return None
+    return next(name for name, t in tensors if not bool(t.isfinite().all()))
 
 
 def real_images(batch: Any) -> Tensor:
