@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan_lightning.generation import generate_in_eval_mode
 from gan_lightning.latent import sample_latent
-from gan_lightning.models.adversarial import generate_in_eval_mode
 
 
 def truncate(z: Tensor, threshold: float, generator: torch.Generator) -> Tensor:

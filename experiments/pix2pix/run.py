@@ -30,7 +30,7 @@ from torchvision.transforms.functional import pil_to_tensor
 from gan_lightning.checkpoints import load_network
 from gan_lightning.data.derived_pairs import EdgesToDigitsDataModule
 from gan_lightning.data.transforms import to_uint8
-from gan_lightning.models.adversarial import generate_in_eval_mode
+from gan_lightning.generation import generate_in_eval_mode
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

@@ -16,10 +16,9 @@ import torch
 from torch import Tensor, nn
 
 from gan_lightning.errors import UserError
+from gan_lightning.generation import as_channels, generate_in_eval_mode
 from gan_lightning.metrics.base import SampleMetric
 from gan_lightning.metrics.distances import InceptionDistance
-from gan_lightning.models.adversarial import generate_in_eval_mode
-from gan_lightning.models.pix2pix import as_channels
 
 
 @dataclass

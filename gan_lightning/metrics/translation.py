@@ -15,9 +15,9 @@ import torch
 from torch import Tensor, nn
 
 from gan_lightning.errors import UserError
+from gan_lightning.generation import generate_in_eval_mode
 from gan_lightning.metrics.base import SampleMetric
 from gan_lightning.metrics.distances import InceptionDistance
-from gan_lightning.models.adversarial import generate_in_eval_mode
 
 DIRECTIONS = {"AtoB": ("A", "B"), "BtoA": ("B", "A")}
 

@@ -476,19 +476,3 @@ def first_non_finite(named: Iterable[tuple[str, Tensor]]) -> str | None:
     if not tensors or bool(torch.stack([t.isfinite().all() for _, t in tensors]).all()):
         return None
     return next(name for name, t in tensors if not bool(t.isfinite().all()))
-
-
-def real_images(batch: Any) -> Tensor:
-    """The image tensor of an ``(images, labels)`` batch or of a bare image batch."""
-    return batch if isinstance(batch, Tensor) else batch[0]
-
-
-@torch.no_grad()
-def generate_in_eval_mode(generator: nn.Module, *inputs: Tensor) -> Tensor:
-    """Run G deterministically (dropout off, BatchNorm running stats) and restore its mode."""
-    was_training = generator.training
-    generator.eval()
-    try:
-        return generator(*inputs)
-    finally:
-        generator.train(was_training)

@@ -8,11 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan_lightning.generation import generate_in_eval_mode
 from gan_lightning.losses import AdversarialLoss
 from gan_lightning.models.adversarial import (
     OptimizerFactory,
     SchedulerFactory,
-    generate_in_eval_mode,
 )
 from gan_lightning.models.gan import GAN
 

@@ -19,13 +19,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_lightning.errors import UserError
+from gan_lightning.generation import generate_in_eval_mode
 from gan_lightning.losses import AdversarialLoss
 from gan_lightning.models.adversarial import (
     CHECKPOINT_KEY,
     AdversarialModule,
     OptimizerFactory,
     SchedulerFactory,
-    generate_in_eval_mode,
 )
 from gan_lightning.models.image_pool import ImagePool
 

@@ -8,14 +8,13 @@ import torch
 from torch import Tensor, nn
 
 from gan_lightning.errors import UserError
+from gan_lightning.generation import generate_in_eval_mode, real_images
 from gan_lightning.latent import sample_latent
 from gan_lightning.losses import AdversarialLoss
 from gan_lightning.models.adversarial import (
     AdversarialModule,
     OptimizerFactory,
     SchedulerFactory,
-    generate_in_eval_mode,
-    real_images,
 )
 from gan_lightning.nets.layers import pack_samples
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from gan_lightning.models.adversarial import generate_in_eval_mode
+from gan_lightning.generation import generate_in_eval_mode
 from gan_lightning.models.gan import GAN
 from gan_lightning.plots import FAKE_COLOUR, REAL_COLOUR, scatter_image
 

@@ -15,22 +15,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_lightning.errors import UserError
+from gan_lightning.generation import as_channels, generate_in_eval_mode
 from gan_lightning.losses import AdversarialLoss
 from gan_lightning.models.adversarial import (
     AdversarialModule,
     OptimizerFactory,
     SchedulerFactory,
-    generate_in_eval_mode,
 )
-
-
-def as_channels(images: Tensor, channels: int) -> Tensor:
-    """Grey shown beside colour: repeat the channel (the grids and the input-L1 baseline)."""
-    if images.shape[1] == channels:
-        return images
-    if images.shape[1] == 1:
-        return images.expand(-1, channels, -1, -1)
-    return images.mean(1, keepdim=True)
 
 
 class Pix2Pix(AdversarialModule):
