@@ -2,6 +2,6 @@
 
 from gan_lightning.resolvers import register as _register_resolvers
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _register_resolvers()

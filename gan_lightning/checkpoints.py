@@ -21,7 +21,8 @@ from torch import nn
 
 from gan_lightning.atomic import atomic_path
 from gan_lightning.errors import UserError
-from gan_lightning.models.adversarial import CHECKPOINT_KEY, check_version
+from gan_lightning.renamed import upgrade_config
+from gan_lightning.training.checkpoint_state import CHECKPOINT_KEY, check_version
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     check_version(extras.get("version"), f"checkpoint {path}")
     if not extras.get("config"):
         raise UserError(f"{path} was not written by gan-lightning (it has no run config)")
+    extras["config"] = upgrade_config(extras["config"])  # a 0.1 layout in today's
     return checkpoint
 
 

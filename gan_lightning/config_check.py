@@ -19,6 +19,7 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from gan_lightning.errors import UserError
+from gan_lightning.renamed import check_no_renamed_keys
 
 _SCALARS = (bool, int, float, str)
 FITTING_DATA = {
@@ -31,6 +32,7 @@ FITTING_DATA = {
 
 
 def check_config(cfg: DictConfig) -> None:
+    check_no_renamed_keys(cfg)
     _check_model_fits_data(cfg)
     for path, node in _target_nodes(cfg, ""):
         _check_node(path, node)

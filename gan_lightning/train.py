@@ -32,6 +32,7 @@ from gan_lightning.distributed import check_distributed_setup
 from gan_lightning.errors import TrainingDiverged, UserError
 from gan_lightning.precision import precision_arguments
 from gan_lightning.printing import print_config_tree
+from gan_lightning.renamed import upgrade_overrides
 
 log = logging.getLogger(__name__)
 
@@ -211,5 +212,13 @@ def main(cfg: DictConfig) -> float | None:
         return None
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """``python -m gan_lightning`` and the ``gan-lightning`` script: renamed keys are
+    upgraded and the run folder checked before Hydra sees the command line."""
+    sys.argv[1:] = upgrade_overrides(sys.argv[1:])
+    check_run_dir(sys.argv[1:])
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -13,7 +13,9 @@ from gan_lightning.losses import NonSaturatingLoss
 from gan_lightning.models.adversarial import CHECKPOINT_KEY
 from gan_lightning.models.gan import GAN
 from gan_lightning.nets.mlp import MLPDiscriminator, MLPGenerator
+from gan_lightning.training.options import TrainingOptions
 from tests.conftest import quiet_trainer
+from tests.training_options import with_training
 
 SHAPE = (1, 4, 4)
 
@@ -29,7 +31,7 @@ def make_gan(**kwargs) -> GAN:
         num_grid_samples=4,
     )
     defaults.update(kwargs)
-    return GAN(**defaults)
+    return GAN(**with_training(defaults))
 
 
 def loader(n_batches: int = 4, batch_size: int = 8) -> DataLoader:
@@ -78,7 +80,7 @@ def test_d_step_updates_only_d_and_g_step_only_g():
         generator=MLPGenerator(latent_dim=8, out_shape=SHAPE, hidden_dims=[16], dropout=0.0),
         discriminator=MLPDiscriminator(in_shape=SHAPE, hidden_dims=[16], dropout=0.0),
         loss=NonSaturatingLoss(),
-        optimizer=partial(torch.optim.SGD, lr=0.1),
+        training=TrainingOptions(optimizer=partial(torch.optim.SGD, lr=0.1)),
         latent_dim=8,
     )
     trainer(max_steps=4).fit(model, loader())
@@ -193,7 +195,7 @@ def test_updates_skip_lightnings_dispatch_only_when_its_hooks_do_nothing():
         torch.manual_seed(1)
         trainers.append(trainer(max_epochs=1, callbacks=callbacks))
         trainers[-1].fit(model, loader(n_batches=3))
-    assert direct._direct_updates and not dispatched._direct_updates
+    assert direct.direct_updates and not dispatched.direct_updates
     assert counter.calls == 6  # D and G on each of the 3 batches
     assert trainers[0].global_step == trainers[1].global_step == 6
     for a, b in zip(direct.parameters(), dispatched.parameters(), strict=True):
@@ -206,4 +208,4 @@ def test_mixed_precision_and_profilers_keep_lightnings_dispatch():
     for kwargs in ({"plugins": [AdversarialMixedPrecision("cpu")]}, {"profiler": "simple"}):
         model = make_gan()
         trainer(max_steps=2, **kwargs).fit(model, loader(n_batches=1))
-        assert not model._direct_updates
+        assert not model.direct_updates

@@ -13,6 +13,7 @@ from gan_lightning.models.cgan import ConditionalGAN
 from gan_lightning.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_lightning.nets.mlp import MLPDiscriminator, MLPGenerator
 from tests.conftest import quiet_trainer
+from tests.training_options import with_training
 
 
 def make_cgan(num_classes=3, nets="mlp", **kwargs) -> ConditionalGAN:
@@ -24,14 +25,18 @@ def make_cgan(num_classes=3, nets="mlp", **kwargs) -> ConditionalGAN:
         g = DCGANGenerator(8, image_size=32, channels=1, base_width=4, num_classes=num_classes)
         d = DCGANDiscriminator(image_size=32, channels=1, base_width=4, num_classes=num_classes)
     return ConditionalGAN(
-        generator=g,
-        discriminator=d,
-        loss=NonSaturatingLoss(),
-        optimizer=partial(torch.optim.Adam, lr=1e-3),
-        num_classes=num_classes,
-        latent_dim=8,
-        samples_per_class=2,
-        **kwargs,
+        **with_training(
+            dict(
+                generator=g,
+                discriminator=d,
+                loss=NonSaturatingLoss(),
+                optimizer=partial(torch.optim.Adam, lr=1e-3),
+                num_classes=num_classes,
+                latent_dim=8,
+                samples_per_class=2,
+                **kwargs,
+            )
+        )
     )
 
 

@@ -41,7 +41,7 @@ MATRIX = [
     ("model=dcgan", "data=mnist", "data.image_size=32"),
     ("model=dcgan", "data=svhn"),
     ("model=dcgan", "data=celeba", "data.num_workers=0"),
-    ("model=dcgan", "data=digits", "data.image_size=32", "model.generator.design=seed"),
+    ("model=dcgan", "data=digits", "data.image_size=32", "model.generator.design=course"),
     ("model=cgan", "data=digits"),
     ("model=cgan", "data=mnist"),
     ("model=cgan", "data=svhn"),

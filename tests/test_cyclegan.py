@@ -15,12 +15,14 @@ from gan_lightning.models.image_pool import ImagePool
 from gan_lightning.nets.patchgan import PatchDiscriminator
 from gan_lightning.nets.resnet import ResnetGenerator
 from gan_lightning.schedules import ConstantThenLinear, constant_then_linear_decay
+from gan_lightning.training.options import TrainingOptions
 from tests.conftest import StepRecorder, quiet_trainer
+from tests.training_options import with_training
 
 NETS = ("generator_ab", "generator_ba", "discriminator_a", "discriminator_b")
 
 
-def small_nets(channels: int = 3, design: str = "seed", norm: str = "batch") -> dict:
+def small_nets(channels: int = 3, design: str = "course", norm: str = "batch") -> dict:
     def generator():
         return ResnetGenerator(channels, channels, 16, 8, 1, norm, design)
 
@@ -45,7 +47,7 @@ def make_cyclegan(**kwargs) -> CycleGAN:
         num_grid_images=2,
     )
     defaults.update(kwargs)
-    return CycleGAN(**defaults)
+    return CycleGAN(**with_training(defaults))
 
 
 def unpaired_loader(n_batches: int = 3, batch_size: int = 2) -> DataLoader:
@@ -56,7 +58,7 @@ def unpaired_loader(n_batches: int = 3, batch_size: int = 2) -> DataLoader:
 
 # --- networks ----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("design", "size", "patches"), [("seed", 128, 7), ("seed", 64, 3), ("paper", 64, 6)]
+    ("design", "size", "patches"), [("course", 128, 7), ("course", 64, 3), ("paper", 64, 6)]
 )
 def test_generator_keeps_the_size_and_discriminator_scores_patches(design, size, patches):
     generator = ResnetGenerator(3, 3, size, 16, 2, "instance", design)
@@ -76,7 +78,7 @@ def test_paper_networks_match_the_reference_sizes():
     assert discriminator(torch.zeros(1, 3, 256, 256)).shape == (1, 1, 30, 30)
 
 
-@pytest.mark.parametrize(("design", "layers", "smallest"), [("seed", 3, 32), ("paper", 3, 24)])
+@pytest.mark.parametrize(("design", "layers", "smallest"), [("course", 3, 32), ("paper", 3, 24)])
 def test_discriminator_states_its_smallest_input(design, layers, smallest):
     network = PatchDiscriminator(3, 8, layers, "batch", design, image_size=smallest)
     assert network(torch.zeros(2, 3, smallest, smallest)).shape[-1] == 1
@@ -152,7 +154,7 @@ def test_each_step_moves_only_its_own_networks():
     model = RecordingCycleGAN(
         **small_nets(),
         loss=LeastSquaresLoss(),
-        optimizer=partial(torch.optim.Adam, lr=1e-3),
+        training=TrainingOptions(optimizer=partial(torch.optim.Adam, lr=1e-3)),
         lambda_identity=0.5,
     )
     quiet_trainer(max_steps=4).fit(model, unpaired_loader())

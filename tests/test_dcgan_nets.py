@@ -5,7 +5,7 @@ from torch import nn
 from gan_lightning.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 
 SIZES = [32, 64, 128]
-DESIGNS = ["radford", "seed"]
+DESIGNS = ["radford", "course"]
 
 
 def _kinds(net: nn.Module) -> list[str]:
@@ -85,8 +85,8 @@ def test_init_weights_false_keeps_pytorch_defaults():
     assert all(torch.equal(m.weight, torch.ones_like(m.weight)) for m in bns)
 
 
-def test_seed_design_layer_sequence():
-    g = DCGANGenerator(latent_dim=16, base_width=8, design="seed")
+def test_course_design_layer_sequence():
+    g = DCGANGenerator(latent_dim=16, base_width=8, design="course")
     assert _kinds(g) == [
         "Linear",
         "Unflatten",
@@ -97,7 +97,7 @@ def test_seed_design_layer_sequence():
     assert g.project[0].out_features == 4 * 8 * 4 * 4
     assert [m.out_channels for m in g.modules() if isinstance(m, nn.ConvTranspose2d)] == [16, 8, 3]
 
-    d = DCGANDiscriminator(base_width=8, design="seed")
+    d = DCGANDiscriminator(base_width=8, design="course")
     assert _kinds(d) == [
         "Conv2d",
         "LeakyReLU",

@@ -14,7 +14,7 @@ import torch
 
 from gan_lightning.callbacks.speed import SpeedOptions, is_channels_last
 from gan_lightning.data.in_memory import InMemoryImageDataset, batch_loader
-from gan_lightning.models.running_means import RunningMeans
+from gan_lightning.training.running_means import RunningMeans
 from gan_lightning.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from tests.conftest import REPO_ROOT, quiet_trainer
 from tests.test_adversarial import loader, make_gan
@@ -53,7 +53,7 @@ def test_running_means():
 
 
 def test_running_means_sum_their_pending_steps_in_bounded_batches(monkeypatch):
-    from gan_lightning.models import running_means
+    from gan_lightning.training import running_means
 
     monkeypatch.setattr(running_means, "MAX_PENDING", 3)
     window, epoch = RunningMeans(), RunningMeans()
@@ -212,13 +212,13 @@ def test_logging_windows_start_with_the_epoch(tmp_path, monkeypatch):
     batch holds that batch alone, as in a run resumed at that epoch's start."""
     model = make_gan()
     sizes = []
-    original = model._log_window
+    original = model.step_logs.log_window
 
-    def record():
-        sizes.append(model._window_means.counts["d_loss"])
-        original()
+    def record(*args):
+        sizes.append(model.step_logs.window.counts["d_loss"])
+        original(*args)
 
-    monkeypatch.setattr(model, "_log_window", record)
+    monkeypatch.setattr(model.step_logs, "log_window", record)
     trainer = quiet_trainer(
         max_epochs=2, logger=pl.loggers.CSVLogger(tmp_path), log_every_n_steps=2
     )

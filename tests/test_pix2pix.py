@@ -17,6 +17,7 @@ from gan_lightning.losses import NonSaturatingLoss
 from gan_lightning.models.pix2pix import Pix2Pix
 from gan_lightning.nets.patchgan import PatchDiscriminator
 from gan_lightning.nets.unet import UnetGenerator
+from gan_lightning.training.options import TrainingOptions
 from tests.conftest import (
     TINY_PIX2PIX,
     StepRecorder,
@@ -25,6 +26,7 @@ from tests.conftest import (
     write_mnist,
     write_side_by_side,
 )
+from tests.training_options import with_training
 
 NETS = ("generator", "discriminator")
 
@@ -45,7 +47,7 @@ def make_pix2pix(**kwargs) -> Pix2Pix:
         num_grid_images=2,
     )
     defaults.update(kwargs)
-    return Pix2Pix(**defaults)
+    return Pix2Pix(**with_training(defaults))
 
 
 def paired_loader(n_batches: int = 2, batch_size: int = 2) -> DataLoader:
@@ -133,7 +135,9 @@ class RecordingPix2Pix(StepRecorder, Pix2Pix):
 def test_each_step_moves_only_its_own_network():
     torch.manual_seed(0)
     model = RecordingPix2Pix(
-        **tiny_nets(), loss=NonSaturatingLoss(), optimizer=partial(torch.optim.Adam, lr=1e-3)
+        **tiny_nets(),
+        loss=NonSaturatingLoss(),
+        training=TrainingOptions(optimizer=partial(torch.optim.Adam, lr=1e-3)),
     )
     quiet_trainer(max_steps=4).fit(model, paired_loader())
     assert model.events == [("D", {"discriminator"}), ("G", {"generator"})] * 2

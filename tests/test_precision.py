@@ -18,6 +18,7 @@ from gan_lightning.models.gan import GAN
 from gan_lightning.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_lightning.precision import AdversarialMixedPrecision, precision_arguments
 from tests.conftest import quiet_trainer, run_cli
+from tests.training_options import with_training
 
 
 def images(n: int = 16) -> DataLoader:
@@ -54,13 +55,17 @@ class NormRecordingGAN(GAN):
 def tiny_gan(cls=GAN, **kwargs) -> GAN:
     torch.manual_seed(0)
     return cls(
-        generator=DCGANGenerator(latent_dim=16, channels=1, image_size=32, base_width=8),
-        discriminator=DCGANDiscriminator(channels=1, image_size=32, base_width=8),
-        loss=NonSaturatingLoss(),
-        optimizer=partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999)),
-        latent_dim=16,
-        num_grid_samples=4,
-        **kwargs,
+        **with_training(
+            dict(
+                generator=DCGANGenerator(latent_dim=16, channels=1, image_size=32, base_width=8),
+                discriminator=DCGANDiscriminator(channels=1, image_size=32, base_width=8),
+                loss=NonSaturatingLoss(),
+                optimizer=partial(torch.optim.Adam, lr=2e-4, betas=(0.5, 0.999)),
+                latent_dim=16,
+                num_grid_samples=4,
+                **kwargs,
+            )
+        )
     )
 
 
@@ -105,7 +110,7 @@ def test_gradients_that_stay_non_finite_stop_the_run_as_diverged():
     model = tiny_gan(DeafeningDiscriminatorGAN)
     with pytest.raises(TrainingDiverged, match="d_loss update's gradients stayed inf/NaN"):
         quiet_trainer(max_epochs=1, plugins=[plugin]).fit(model, images(160))
-    assert model.skipped_updates >= 30  # every D step was skipped until the scale collapsed
+    assert model.guard.skipped_updates >= 30  # every D step was skipped until the scale collapsed
 
 
 def test_skip_mode_counts_the_skipped_steps_and_trains_on():
@@ -113,7 +118,7 @@ def test_skip_mode_counts_the_skipped_steps_and_trains_on():
     model = tiny_gan(DeafeningDiscriminatorGAN, on_nonfinite="skip")
     generator_before = [p.clone() for p in model.generator.parameters()]
     quiet_trainer(max_epochs=1, plugins=[plugin]).fit(model, images(160))
-    assert model.skipped_updates >= 40  # the 40 D steps; G's early overflows may add some
+    assert model.guard.skipped_updates >= 40  # the 40 D steps; G's early overflows may add some
     moved = any(
         not torch.equal(a, b)
         for a, b in zip(generator_before, model.generator.parameters(), strict=True)

@@ -241,9 +241,9 @@ def test_losses_are_checked_at_least_every_max_unchecked_updates(monkeypatch):
     monkeypatch.setattr(adversarial, "MAX_UNCHECKED_LOSSES", 4)  # 2 batches of D + G
     model = make_gan(optimizer=partial(torch.optim.Adam, lr=1e-3))
     pending = []
-    check = model._check_losses
-    model._check_losses = lambda *a, **k: (
-        pending.append(len(model._unchecked_losses)),
+    check = model.guard.check
+    model.guard.check = lambda *a, **k: (
+        pending.append(len(model.guard.losses)),
         check(*a, **k),
     )[1]
     quiet_trainer(max_epochs=1, log_every_n_steps=1000).fit(model, _loader_with_nan_batch(None, 6))
@@ -258,13 +258,13 @@ def test_no_checkpoint_is_written_while_the_weights_are_not_finite(tmp_path):
     model = make_gan()
     trainer = quiet_trainer(max_steps=2)
     trainer.fit(model, _loader_with_nan_batch(None))
-    model._unchecked_losses.append(torch.tensor(float("inf")))  # finite weights: saved
-    model._unchecked_where.append(("g_loss", 7, 3))
+    model.guard.losses.append(torch.tensor(float("inf")))  # finite weights: saved
+    model.guard.where.append(("g_loss", 7, 3))
     trainer.save_checkpoint(tmp_path / "fine.ckpt")
     with torch.no_grad():
         next(model.discriminator.parameters())[0] = float("nan")
-    model._unchecked_losses.append(torch.tensor(float("inf")))
-    model._unchecked_where.append(("g_loss", 7, 3))
+    model.guard.losses.append(torch.tensor(float("inf")))
+    model.guard.where.append(("g_loss", 7, 3))
     with pytest.raises(TrainingDiverged, match=r"g_loss is inf at step 7 \(epoch 3\)"):
         trainer.save_checkpoint(tmp_path / "x.ckpt")
     with pytest.raises(TrainingDiverged, match=r"discriminator\.\S+ is not finite at step 2"):
@@ -315,7 +315,7 @@ def test_an_epoch_cut_short_is_checked_before_callbacks_see_its_weights():
 def test_skip_mode_skips_the_bad_update_and_keeps_weights_finite():
     model = make_gan(optimizer=partial(torch.optim.Adam, lr=1e-3), on_nonfinite="skip")
     quiet_trainer(max_epochs=1).fit(model, _loader_with_nan_batch())
-    assert model.skipped_updates == 1
+    assert model.guard.skipped_updates == 1
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 

@@ -30,6 +30,7 @@ from gan_lightning.nets.stackgan import (
     kl_divergence,
 )
 from gan_lightning.text import UNK_ID, Vocabulary, tokenize
+from gan_lightning.training.options import TrainingOptions
 from tests.conftest import first_batch, quiet_trainer, run_cli
 
 NETS = (
@@ -232,7 +233,7 @@ def make_stackgan(stage="joint", nets: dict | None = None, **kwargs) -> StackGAN
     return StackGAN(
         **(small_nets() if nets is None else nets),
         loss=NonSaturatingLoss(),
-        optimizer=partial(torch.optim.Adam, lr=1e-3),
+        training=TrainingOptions(optimizer=partial(torch.optim.Adam, lr=1e-3)),
         stage=stage,
         latent_dim=8,
         grid_rows=2,
@@ -309,7 +310,7 @@ def test_each_step_moves_only_its_own_networks_in_every_stage(mnist_root, tmp_pa
         model = RecordingStackGAN(
             **small_nets(),
             loss=NonSaturatingLoss(),
-            optimizer=partial(torch.optim.Adam, lr=1e-3),
+            training=TrainingOptions(optimizer=partial(torch.optim.Adam, lr=1e-3)),
             stage=stage,
             latent_dim=8,
             grid_rows=2,

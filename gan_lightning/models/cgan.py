@@ -10,10 +10,7 @@ from torch import Tensor, nn
 
 from gan_lightning.generation import generate_in_eval_mode
 from gan_lightning.losses import AdversarialLoss
-from gan_lightning.models.adversarial import (
-    OptimizerFactory,
-    SchedulerFactory,
-)
+from gan_lightning.models.adversarial import TrainingOptions
 from gan_lightning.models.gan import GAN
 
 
@@ -31,18 +28,12 @@ class ConditionalGAN(GAN):
         generator: nn.Module,
         discriminator: nn.Module,
         loss: AdversarialLoss,
-        optimizer: OptimizerFactory,
+        training: TrainingOptions,
         num_classes: int | None,
-        d_optimizer: OptimizerFactory | None = None,
-        scheduler: SchedulerFactory | None = None,
-        d_steps: int = 1,
-        g_grad_clip: float | None = None,
-        d_grad_clip: float | None = None,
         latent_dim: int = 100,
         latent_distribution: str = "normal",
         samples_per_class: int = 8,
         pack: int = 1,
-        on_nonfinite: str = "stop",
     ) -> None:
         if not num_classes:
             raise ValueError(
@@ -59,17 +50,11 @@ class ConditionalGAN(GAN):
             generator,
             discriminator,
             loss,
-            optimizer,
-            d_optimizer,
-            scheduler,
-            d_steps,
-            g_grad_clip,
-            d_grad_clip,
-            latent_dim,
-            latent_distribution,
+            training,
+            latent_dim=latent_dim,
+            latent_distribution=latent_distribution,
             num_grid_samples=num_classes * samples_per_class,
             pack=pack,
-            on_nonfinite=on_nonfinite,
         )
         self.num_classes = num_classes
         self.samples_per_class = samples_per_class

@@ -21,12 +21,7 @@ from torch import Tensor, nn
 from gan_lightning.errors import UserError
 from gan_lightning.generation import generate_in_eval_mode
 from gan_lightning.losses import AdversarialLoss
-from gan_lightning.models.adversarial import (
-    CHECKPOINT_KEY,
-    AdversarialModule,
-    OptimizerFactory,
-    SchedulerFactory,
-)
+from gan_lightning.models.adversarial import CHECKPOINT_KEY, AdversarialModule, TrainingOptions
 from gan_lightning.models.image_pool import ImagePool
 
 log = logging.getLogger(__name__)
@@ -49,28 +44,13 @@ class CycleGAN(AdversarialModule):
         discriminator_a: nn.Module,
         discriminator_b: nn.Module,
         loss: AdversarialLoss,
-        optimizer: OptimizerFactory,
-        d_optimizer: OptimizerFactory | None = None,
-        scheduler: SchedulerFactory | None = None,
-        d_steps: int = 1,
-        g_grad_clip: float | None = None,
-        d_grad_clip: float | None = None,
+        training: TrainingOptions,
         lambda_cycle: float = 10.0,
         lambda_identity: float = 0.5,
         pool_size: int = 50,
         num_grid_images: int = 4,
-        on_nonfinite: str = "stop",
     ) -> None:
-        super().__init__(
-            loss,
-            optimizer,
-            d_optimizer,
-            scheduler,
-            d_steps,
-            g_grad_clip,
-            d_grad_clip,
-            on_nonfinite,
-        )
+        super().__init__(loss, training)
         if lambda_cycle < 0 or lambda_identity < 0:
             raise ValueError("lambda_cycle and lambda_identity must be >= 0")
         if num_grid_images < 1:
@@ -100,9 +80,7 @@ class CycleGAN(AdversarialModule):
                 "discriminator_a",
                 "discriminator_b",
                 "loss",
-                "optimizer",
-                "d_optimizer",
-                "scheduler",
+                "training",
             ]
         )
 

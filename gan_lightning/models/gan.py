@@ -11,11 +11,7 @@ from gan_lightning.errors import UserError
 from gan_lightning.generation import generate_in_eval_mode, real_images
 from gan_lightning.latent import sample_latent
 from gan_lightning.losses import AdversarialLoss
-from gan_lightning.models.adversarial import (
-    AdversarialModule,
-    OptimizerFactory,
-    SchedulerFactory,
-)
+from gan_lightning.models.adversarial import AdversarialModule, TrainingOptions
 from gan_lightning.nets.layers import pack_samples
 
 
@@ -31,28 +27,13 @@ class GAN(AdversarialModule):
         generator: nn.Module,
         discriminator: nn.Module,
         loss: AdversarialLoss,
-        optimizer: OptimizerFactory,
-        d_optimizer: OptimizerFactory | None = None,
-        scheduler: SchedulerFactory | None = None,
-        d_steps: int = 1,
-        g_grad_clip: float | None = None,
-        d_grad_clip: float | None = None,
+        training: TrainingOptions,
         latent_dim: int = 100,
         latent_distribution: str = "normal",
         num_grid_samples: int = 64,
         pack: int = 1,
-        on_nonfinite: str = "stop",
     ) -> None:
-        super().__init__(
-            loss,
-            optimizer,
-            d_optimizer,
-            scheduler,
-            d_steps,
-            g_grad_clip,
-            d_grad_clip,
-            on_nonfinite,
-        )
+        super().__init__(loss, training)
         d_pack = getattr(discriminator, "pack", 1)
         if d_pack != pack:
             raise ValueError(
@@ -70,9 +51,7 @@ class GAN(AdversarialModule):
         self.latent_dim = latent_dim
         self.latent_distribution = latent_distribution
         self.pack = pack
-        self.save_hyperparameters(
-            ignore=["generator", "discriminator", "loss", "optimizer", "d_optimizer", "scheduler"]
-        )
+        self.save_hyperparameters(ignore=["generator", "discriminator", "loss", "training"])
         # Fixed noise lives in the state dict: grids stay comparable across epochs and resumes.
         self.register_buffer(
             "fixed_noise", sample_latent(num_grid_samples, latent_dim, latent_distribution)

@@ -17,11 +17,7 @@ from torch import Tensor, nn
 from gan_lightning.errors import UserError
 from gan_lightning.generation import as_channels, generate_in_eval_mode
 from gan_lightning.losses import AdversarialLoss
-from gan_lightning.models.adversarial import (
-    AdversarialModule,
-    OptimizerFactory,
-    SchedulerFactory,
-)
+from gan_lightning.models.adversarial import AdversarialModule, TrainingOptions
 
 
 class Pix2Pix(AdversarialModule):
@@ -39,26 +35,11 @@ class Pix2Pix(AdversarialModule):
         generator: nn.Module,
         discriminator: nn.Module,
         loss: AdversarialLoss,
-        optimizer: OptimizerFactory,
-        d_optimizer: OptimizerFactory | None = None,
-        scheduler: SchedulerFactory | None = None,
-        d_steps: int = 1,
-        g_grad_clip: float | None = None,
-        d_grad_clip: float | None = None,
+        training: TrainingOptions,
         lambda_l1: float = 100.0,
         num_grid_images: int = 8,
-        on_nonfinite: str = "stop",
     ) -> None:
-        super().__init__(
-            loss,
-            optimizer,
-            d_optimizer,
-            scheduler,
-            d_steps,
-            g_grad_clip,
-            d_grad_clip,
-            on_nonfinite,
-        )
+        super().__init__(loss, training)
         if lambda_l1 < 0:
             raise ValueError(f"lambda_l1 must be >= 0, got {lambda_l1}")
         if num_grid_images < 1:
@@ -77,9 +58,7 @@ class Pix2Pix(AdversarialModule):
         self.num_grid_images = num_grid_images
         self.grid_inputs: Tensor | None = None  # fixed held-out pairs for the sample grids
         self.grid_targets: Tensor | None = None
-        self.save_hyperparameters(
-            ignore=["generator", "discriminator", "loss", "optimizer", "d_optimizer", "scheduler"]
-        )
+        self.save_hyperparameters(ignore=["generator", "discriminator", "loss", "training"])
 
     def forward(self, inputs: Tensor) -> Tensor:
         return self.generator(inputs)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from enum import Enum
 from itertools import chain
 from typing import Any
 
@@ -33,18 +34,40 @@ from torch import Tensor, nn
 from gan_lightning.checkpoints import load_checkpoint
 from gan_lightning.errors import UserError
 from gan_lightning.losses import AdversarialLoss
-from gan_lightning.models.adversarial import (
-    CHECKPOINT_KEY,
-    AdversarialModule,
-    OptimizerFactory,
-    SchedulerFactory,
-)
+from gan_lightning.models.adversarial import CHECKPOINT_KEY, AdversarialModule, TrainingOptions
 from gan_lightning.nets.stackgan import kl_divergence
 from gan_lightning.text import PAD_ID, UNK_ID, SentenceEmbeddings, Vocabulary
 
 log = logging.getLogger(__name__)
 
-STAGES = ("1", "2", "joint")
+
+class Stage(str, Enum):
+    """Which stages a run trains (``model.stage``): I alone, II on a frozen stage I, or both.
+
+    Values are the config's spellings; a checkpoint stores ``stage.value``."""
+
+    ONE = "1"
+    TWO = "2"
+    JOINT = "joint"
+
+    @classmethod
+    def parse(cls, value: int | str) -> Stage:
+        try:
+            return cls(str(value))
+        except ValueError:
+            raise ValueError(f"stage must be 1, 2 or joint, got {value!r}") from None
+
+    @property
+    def trained(self) -> tuple[int, ...]:
+        """The numbers of the stages whose networks this run updates."""
+        return {Stage.ONE: (1,), Stage.TWO: (2,), Stage.JOINT: (1, 2)}[self]
+
+    @property
+    def last(self) -> int:
+        """The stage whose images the model outputs."""
+        return self.trained[-1]
+
+
 STAGE_I_NETS = ("text_encoder", "conditioning", "stage1")
 
 
@@ -75,7 +98,7 @@ def draw(
     tokens: Tensor,
     lengths: Tensor,
     z: Tensor,
-    stage: int = 2,
+    last_stage: int = 2,
     noise: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """(stage-I images, stage-II images or None) for captions; ``nets`` by config name.
@@ -87,7 +110,7 @@ def draw(
     eps1, eps2 = noise if noise is not None else (None, None)
     c1, _, _ = nets["conditioning"](text, eps1)
     low = nets["stage1"](z, c1)
-    if stage == 1:
+    if last_stage == 1:
         return low, None
     c2, _, _ = nets["conditioning2"](text, eps2)
     return low, nets["stage2"](low, c2)
@@ -117,12 +140,7 @@ class StackGAN(AdversarialModule):
         stage2: nn.Module,
         discriminator2: nn.Module,
         loss: AdversarialLoss,
-        optimizer: OptimizerFactory,
-        d_optimizer: OptimizerFactory | None = None,
-        scheduler: SchedulerFactory | None = None,
-        d_steps: int = 1,
-        g_grad_clip: float | None = None,
-        d_grad_clip: float | None = None,
+        training: TrainingOptions,
         stage: int | str = 1,
         stage1_ckpt: str | None = None,
         latent_dim: int = 32,
@@ -130,14 +148,9 @@ class StackGAN(AdversarialModule):
         word_dropout: float = 0.0,
         grid_rows: int = 10,
         samples_per_caption: int = 8,
-        on_nonfinite: str = "stop",
     ) -> None:
-        super().__init__(
-            loss, optimizer, d_optimizer, scheduler, d_steps, g_grad_clip, d_grad_clip, on_nonfinite
-        )
-        self.stage = str(stage)
-        if self.stage not in STAGES:
-            raise ValueError(f"stage must be 1, 2 or joint, got {stage!r}")
+        super().__init__(loss, training)
+        self.training_stage = Stage.parse(stage)
         if kl_weight < 0:
             raise ValueError(f"kl_weight must be >= 0, got {kl_weight}")
         if not 0.0 <= word_dropout < 1.0:
@@ -156,7 +169,7 @@ class StackGAN(AdversarialModule):
         self.conditioning2 = conditioning2
         self.stage2 = stage2
         self.discriminator2 = discriminator2
-        _check_fit(self.nets(), latent_dim, self.stage)
+        _check_fit(self.nets(), latent_dim, self.training_stage)
         self.latent_dim = latent_dim
         self.kl_weight = kl_weight
         self.word_dropout = word_dropout
@@ -173,9 +186,7 @@ class StackGAN(AdversarialModule):
                 "stage2",
                 "discriminator2",
                 "loss",
-                "optimizer",
-                "d_optimizer",
-                "scheduler",
+                "training",
             ]
         )
         self.register_buffer(
@@ -187,13 +198,13 @@ class StackGAN(AdversarialModule):
         # of the grid captions (kept in the checkpoint, so grids and sampling work without it)
         self.embeddings: SentenceEmbeddings | None = None
         self.grid_vectors: Tensor | None = None
-        if self.stage == "2":
+        if self.training_stage is Stage.TWO:
             self._load_stage1(stage1_ckpt)
             self.train()
         elif stage1_ckpt is not None:
             raise ValueError(
-                f"stage1_ckpt is for model.stage=2; stage={self.stage} trains stage I itself "
-                "(set model.stage1_ckpt=null)"
+                f"stage1_ckpt is for model.stage=2; stage={self.training_stage.value} trains "
+                "stage I itself (set model.stage1_ckpt=null)"
             )
 
     def nets(self) -> dict[str, nn.Module]:
@@ -210,7 +221,10 @@ class StackGAN(AdversarialModule):
             )
         checkpoint = load_checkpoint(path)
         extras = checkpoint[CHECKPOINT_KEY]
-        if extras.get("variant") != StackGAN.__name__ or extras.get("stage") not in ("1", "joint"):
+        if extras.get("variant") != StackGAN.__name__ or extras.get("stage") not in (
+            Stage.ONE,
+            Stage.JOINT,
+        ):
             kind = extras.get("variant")
             if kind == StackGAN.__name__:
                 kind = f"stage-{extras.get('stage')} StackGAN"
@@ -243,7 +257,7 @@ class StackGAN(AdversarialModule):
     def train(self, mode: bool = True) -> StackGAN:
         """A frozen stage I stays in eval mode: its BatchNorm statistics are the trained ones."""
         super().train(mode)
-        if self.stage == "2":
+        if self.training_stage is Stage.TWO:
             for name in STAGE_I_NETS:
                 getattr(self, name).eval()
         return self
@@ -256,15 +270,18 @@ class StackGAN(AdversarialModule):
     def generator_parameters(self) -> Iterator[nn.Parameter]:
         stage_one = chain(self.conditioning.parameters(), self.stage1.parameters())
         stage_two = chain(self.conditioning2.parameters(), self.stage2.parameters())
-        return {"1": stage_one, "2": stage_two, "joint": chain(stage_one, stage_two)}[self.stage]
+        return self._of_trained_stages(stage_one, stage_two)
 
     def discriminator_parameters(self) -> Iterator[nn.Parameter]:
         stage_one = chain(self.text_encoder.parameters(), self.discriminator1.parameters())
         stage_two = self.discriminator2.parameters()
-        return {"1": stage_one, "2": stage_two, "joint": chain(stage_one, stage_two)}[self.stage]
+        return self._of_trained_stages(stage_one, stage_two)
 
-    def trained_stages(self) -> tuple[int, ...]:
-        return {"1": (1,), "2": (2,), "joint": (1, 2)}[self.stage]
+    def _of_trained_stages(
+        self, stage_one: Iterator[nn.Parameter], stage_two: Iterator[nn.Parameter]
+    ) -> Iterator[nn.Parameter]:
+        trained = self.training_stage.trained
+        return chain(stage_one if 1 in trained else (), stage_two if 2 in trained else ())
 
     # --- data and vocabulary -------------------------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -281,7 +298,7 @@ class StackGAN(AdversarialModule):
         else:  # stage I's words keep their ids
             datamodule.use_vocabulary(self.vocabulary)
         self._check_vocabulary()
-        final = self.stage2.image_size if self.stage != "1" else None
+        final = self.stage2.image_size if 2 in self.training_stage.trained else None
         if final is not None and datamodule.image_size != final:
             raise UserError(
                 f"data.image_size={datamodule.image_size} but stage II makes {final}px images; "
@@ -342,20 +359,25 @@ class StackGAN(AdversarialModule):
         return tokens.to(self.device), lengths.to(self.device)
 
     # --- the two losses ------------------------------------------------------------------------
-    def _split(self, batch: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """The batch, with ``word_dropout`` of its words read as ``<unk>`` while training."""
+    def _unpack(self, batch: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(images, text, lengths, labels), the text with ``word_dropout`` applied."""
         if not isinstance(batch, (tuple, list)) or len(batch) != 4:
             raise UserError(
                 "StackGAN needs batches of (images, tokens, lengths, labels); use a captioned "
                 "data set: data=digit_captions or data=captions data.root=DIR"
             )
         images, tokens, lengths, labels = batch
-        if self.training and self.word_dropout > 0:  # never with sentence vectors (__init__)
-            drop = (torch.rand(tokens.shape, device=tokens.device) < self.word_dropout) & (
-                tokens != PAD_ID
-            )
-            tokens = tokens.masked_fill(drop, UNK_ID)
-        return images, tokens, lengths, labels
+        return images, self._drop_words(tokens), lengths, labels
+
+    def _drop_words(self, tokens: Tensor) -> Tensor:
+        """While training, ``word_dropout`` of the words read as ``<unk>`` (never with sentence
+        vectors: refused in ``__init__``)."""
+        if not (self.training and self.word_dropout > 0):
+            return tokens
+        drop = (torch.rand(tokens.shape, device=tokens.device) < self.word_dropout) & (
+            tokens != PAD_ID
+        )
+        return tokens.masked_fill(drop, UNK_ID)
 
     @staticmethod
     def _resized(images: Tensor, size: int) -> Tensor:
@@ -368,24 +390,24 @@ class StackGAN(AdversarialModule):
         kl = text.new_zeros(())
         c1, mu1, logvar1 = self.conditioning(text)
         fakes = {1: self.stage1(z, c1)}
-        if self.stage != "2":
+        if 1 in self.training_stage.trained:
             kl = kl + kl_divergence(mu1, logvar1)
-        if self.stage != "1":
+        if 2 in self.training_stage.trained:
             c2, mu2, logvar2 = self.conditioning2(text)
-            low = fakes[1] if self.stage == "joint" else fakes[1].detach()
+            low = fakes[1] if self.training_stage is Stage.JOINT else fakes[1].detach()
             fakes[2] = self.stage2(low, c2)
             kl = kl + kl_divergence(mu2, logvar2)
         return fakes, kl
 
     def discriminator_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
-        real, tokens, lengths, labels = self._split(batch)
+        real, tokens, lengths, labels = self._unpack(batch)
         text = self.text_encoder(tokens, lengths)  # trained here (stages 1 and joint)
         wrong = text[mismatched(labels, tokens)]
         with torch.no_grad():
             fakes, _ = self._fakes(text.detach(), self._latent(real.shape[0]))
         loss = real.new_zeros(())
         logs: dict[str, Tensor] = {}
-        for s in self.trained_stages():
+        for s in self.training_stage.trained:
             d = self.discriminator1 if s == 1 else self.discriminator2
             real_s = self._resized(real, d.image_size)
             match, mismatch = d(real_s, text), d(real_s, wrong)
@@ -397,17 +419,17 @@ class StackGAN(AdversarialModule):
             for name, logits in (("real", match), ("wrong", mismatch), ("fake", fake)):
                 logs[f"d{s}_{name}"] = self.loss.score(logits.detach()).mean()
             logs[f"d{s}_loss"] = term.detach()
-        last = self.trained_stages()[-1]
+        last = self.training_stage.trained[-1]
         logs["d_real"], logs["d_fake"] = logs[f"d{last}_real"], logs[f"d{last}_fake"]
         return loss, logs
 
     def generator_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
-        real, tokens, lengths, _ = self._split(batch)
+        real, tokens, lengths, _ = self._unpack(batch)
         text = self.text_encoder(tokens, lengths).detach()
         fakes, kl = self._fakes(text, self._latent(real.shape[0]))
         loss = self.kl_weight * kl
         logs = {"kl": kl.detach()}
-        for s in self.trained_stages():
+        for s in self.training_stage.trained:
             d = self.discriminator1 if s == 1 else self.discriminator2
             adversarial = self.loss.generator(d(fakes[s], text))
             loss = loss + adversarial
@@ -438,7 +460,7 @@ class StackGAN(AdversarialModule):
         was_training = self.training
         self.eval()
         try:
-            return draw(self.nets(), tokens, lengths, z, 1 if self.stage == "1" else 2, noise)
+            return draw(self.nets(), tokens, lengths, z, self.training_stage.last, noise)
         finally:
             self.train(was_training)
 
@@ -460,7 +482,7 @@ class StackGAN(AdversarialModule):
         super().on_save_checkpoint(checkpoint)
         vectors = None if self.grid_vectors is None else self.grid_vectors.detach().cpu()
         checkpoint[CHECKPOINT_KEY].update(
-            stage=self.stage,
+            stage=self.training_stage.value,
             vocabulary=self.vocabulary,
             grid_captions=self.grid_captions,
             grid_vectors=vectors,
@@ -481,7 +503,7 @@ class StackGAN(AdversarialModule):
             self.grid_vectors = extras["grid_vectors"]
 
 
-def _check_fit(nets: dict[str, nn.Module], latent_dim: int, stage: str) -> None:
+def _check_fit(nets: dict[str, nn.Module], latent_dim: int, stage: Stage) -> None:
     """The networks must agree on sizes; a ValueError names the config key to set."""
     text_dim = nets["text_encoder"].output_dim
     pairs = [
@@ -500,7 +522,7 @@ def _check_fit(nets: dict[str, nn.Module], latent_dim: int, stage: str) -> None:
         ("stage2.input_size", nets["stage2"].input_size, nets["stage1"].image_size),
         ("stage2.channels", nets["stage2"].channels, nets["stage1"].channels),
     ]
-    if stage != "1":
+    if 2 in stage.trained:
         pairs.append(
             (
                 "discriminator2.image_size",

@@ -4,7 +4,7 @@ Two designs share one parametric implementation:
 
 * ``"radford"``: Radford et al. (2016). All-convolutional: G starts with a 4x4 transposed
   convolution from z viewed as a 1x1 map, D ends with a 4x4 valid convolution to one logit.
-* ``"seed"``: the course's 32x32 design. Same conv stacks, but G starts and D ends with a
+* ``"course"``: the course's 32x32 design. Same conv stacks, but G starts and D ends with a
   fully connected layer to / from the 4x4 feature map.
 
 Both use kernel 4 / stride 2 / padding 1 to halve or double the resolution, BatchNorm everywhere
@@ -23,8 +23,9 @@ from torch import Tensor, nn
 
 from gan_lightning.nets.common import init_normal_weights
 from gan_lightning.nets.layers import MinibatchStdDev
+from gan_lightning.renamed import renamed_value
 
-DESIGNS = ("radford", "seed")
+DESIGNS = ("radford", "course")
 IMAGE_SIZES = (32, 64, 128)
 MAX_WIDTH_MULTIPLIER = 8
 
@@ -49,7 +50,7 @@ class DCGANGenerator(nn.Module):
     """z -> 4x4 map -> [ConvTranspose 4x4 s2 -> BatchNorm -> ReLU] x n -> ConvTranspose -> tanh.
 
     The 4x4 map comes from ConvTranspose 4x4 s1 on z as a 1x1 map (+ BatchNorm + ReLU) for
-    ``design="radford"``, from a Linear layer for ``design="seed"``. ``num_classes > 0`` makes it
+    ``design="radford"``, from a Linear layer for ``design="course"``. ``num_classes > 0`` makes it
     conditional: a one-hot label is concatenated to z.
     """
 
@@ -64,6 +65,7 @@ class DCGANGenerator(nn.Module):
         init_weights: bool = True,
     ) -> None:
         super().__init__()
+        design = renamed_value("design", design)
         widths = _widths(design, image_size, base_width)
         self.latent_dim = latent_dim
         self.image_size = image_size
@@ -104,7 +106,7 @@ class DCGANDiscriminator(nn.Module):
     """image -> Conv 4x4 s2 -> LeakyReLU(0.2) -> [Conv 4x4 s2 -> BatchNorm -> LeakyReLU] x n.
 
     The 4x4 map goes to one logit through Conv 4x4 s1 p0 for ``design="radford"``, through
-    flatten + Linear for ``design="seed"``. ``num_classes > 0`` makes it conditional: the one-hot
+    flatten + Linear for ``design="course"``. ``num_classes > 0`` makes it conditional: the one-hot
     label is appended to the image as ``num_classes`` constant maps. ``pack=m`` takes m images
     stacked along channels (PacGAN); ``minibatch_std`` adds the batch-spread map before the head.
     """
@@ -121,6 +123,7 @@ class DCGANDiscriminator(nn.Module):
         minibatch_std: bool = False,
     ) -> None:
         super().__init__()
+        design = renamed_value("design", design)
         if pack < 1:
             raise ValueError(f"pack must be >= 1, got {pack}")
         widths = _widths(design, image_size, base_width)[::-1]

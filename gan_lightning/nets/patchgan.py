@@ -3,7 +3,7 @@
 Judging patches instead of the whole image models local texture and style, and works at any
 image size. Two designs share one implementation:
 
-* ``"seed"``: the course's CycleGAN discriminator. Conv 4x4 s2 -> ReLU, then ``num_layers`` x
+* ``"course"``: the course's CycleGAN discriminator. Conv 4x4 s2 -> ReLU, then ``num_layers`` x
   [Conv 4x4 s2 -> norm -> ReLU], then Conv 4x4 s1 to one channel (7x7 patches at 128x128).
 * ``"paper"``: the 70x70 PatchGAN of pix2pix / CycleGAN. Conv 4x4 s2 -> LeakyReLU(0.2), then
   ``num_layers - 1`` x [Conv 4x4 s2 -> norm -> LeakyReLU], one [Conv 4x4 s1 -> norm ->
@@ -18,14 +18,15 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from gan_lightning.nets.common import check_norm, conv_bias, init_normal_weights, norm_layer
+from gan_lightning.renamed import renamed_value
 
-DESIGNS = ("seed", "paper")
+DESIGNS = ("course", "paper")
 MAX_WIDTH_MULTIPLIER = 8
 
 
 def min_image_size(num_layers: int, design: str) -> int:
     """The smallest input that still leaves a 1x1 map of logits."""
-    if design == "seed":  # num_layers + 1 halvings, then a 4x4 s1 p1 conv (h -> h - 1)
+    if design == "course":  # num_layers + 1 halvings, then a 4x4 s1 p1 conv (h -> h - 1)
         return 2 ** (num_layers + 2)
     return 3 * 2**num_layers  # num_layers halvings, then two 4x4 s1 p1 convs
 
@@ -43,11 +44,12 @@ class PatchDiscriminator(nn.Module):
         base_width: int = 64,
         num_layers: int = 3,
         norm: str = "batch",
-        design: str = "seed",
+        design: str = "course",
         init_weights: bool = True,
         image_size: int | None = None,
     ) -> None:
         super().__init__()
+        design = renamed_value("design", design)
         if design not in DESIGNS:
             raise ValueError(f"design must be one of {', '.join(DESIGNS)}, got {design!r}")
         check_norm(norm)
@@ -63,7 +65,7 @@ class PatchDiscriminator(nn.Module):
         self.design = design
 
         def activation() -> nn.Module:
-            return nn.ReLU() if design == "seed" else nn.LeakyReLU(0.2)
+            return nn.ReLU() if design == "course" else nn.LeakyReLU(0.2)
 
         bias = conv_bias(norm)
         layers: list[nn.Module] = [nn.Conv2d(in_channels, base_width, 4, 2, 1), activation()]

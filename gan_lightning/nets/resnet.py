@@ -2,7 +2,7 @@
 
 Two designs share one implementation:
 
-* ``"seed"``: the course's design at 128x128. Encoder 3 x [Conv 4x4 s2 -> norm -> ReLU],
+* ``"course"``: the course's design at 128x128. Encoder 3 x [Conv 4x4 s2 -> norm -> ReLU],
   residual blocks ``x + norm(Conv(ReLU(norm(Conv(x)))))`` with zero padding, decoder
   2 x [ConvTranspose 4x4 s2 -> norm -> ReLU] -> ConvTranspose 4x4 s2 -> tanh. Sizes must be
   multiples of 8.
@@ -19,8 +19,9 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from gan_lightning.nets.common import check_norm, conv_bias, init_normal_weights, norm_layer
+from gan_lightning.renamed import renamed_value
 
-DESIGNS = ("seed", "paper")
+DESIGNS = ("course", "paper")
 
 
 class ResidualBlock(nn.Module):
@@ -52,16 +53,17 @@ class ResnetGenerator(nn.Module):
         base_width: int = 64,
         num_blocks: int = 6,
         norm: str = "batch",
-        design: str = "seed",
+        design: str = "course",
         init_weights: bool = True,
     ) -> None:
         super().__init__()
+        design = renamed_value("design", design)
         if design not in DESIGNS:
             raise ValueError(f"design must be one of {', '.join(DESIGNS)}, got {design!r}")
         check_norm(norm)
         if num_blocks < 0:
             raise ValueError(f"num_blocks must be >= 0, got {num_blocks}")
-        self.stride_product = 8 if design == "seed" else 4
+        self.stride_product = 8 if design == "course" else 4
         if image_size % self.stride_product:
             raise ValueError(
                 f"image_size must be a multiple of {self.stride_product} for the {design} "
@@ -73,7 +75,7 @@ class ResnetGenerator(nn.Module):
         self.design = design
         bias = conv_bias(norm)
         w = base_width
-        if design == "seed":
+        if design == "course":
             widths = [in_channels, w, 2 * w, 4 * w]
             encoder: list[nn.Module] = []
             for w_in, w_out in zip(widths, widths[1:], strict=False):

@@ -1,0 +1,78 @@
+"""What a checkpoint carries besides weights and optimizer states: the writing version, the run
+config (so inference rebuilds the networks without unpickled code), the step's counters and
+every random-number generator, so a resumed run draws what the uninterrupted run would have."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+
+from gan_lightning import __version__
+from gan_lightning.errors import UserError
+from gan_lightning.rng import collect_rng_state, gather_rng_states, restore_rng_state, seed_for_rank
+
+CHECKPOINT_KEY = "gan_lightning"
+# Version series whose checkpoints this version reads (older run configs are upgraded by
+# ``renamed.upgrade_config``).
+READABLE_SERIES = {("0", "1"), ("0", "2")}
+
+
+class CheckpointState:
+    """Saved by ``on_save_checkpoint``, restored by ``on_load_checkpoint`` of the module."""
+
+    def __init__(self) -> None:
+        self.rank_rng: tuple[int | None, list] = (None, [])  # (step, every rank's RNG state)
+
+    def gather_rank_rng(self, step: int) -> None:
+        """At an epoch's end every rank is in step: gather their RNG states now rather than
+        inside the save, which may also run from an interruption, ranks out of step."""
+        self.rank_rng = (step, gather_rng_states(collect_rng_state()))
+
+    def save(self, module: Any) -> dict[str, Any]:
+        step, gathered = self.rank_rng
+        return {
+            "version": __version__,
+            "variant": type(module).__name__,
+            "config": module.run_config,
+            "d_updates_since_g": module.d_updates_since_g,
+            "skipped_updates": module.guard.skipped_updates,
+            "rng": collect_rng_state(),  # rank 0's: it alone writes the file
+            # mid-epoch (an interruption) only this rank's is known; a resume re-derives the rest
+            "rng_per_rank": gathered if step == module.global_step else [],
+        }
+
+    def restore(self, module: Any, extras: dict[str, Any], trainer: pl.Trainer | None) -> None:
+        check_version(extras.get("version"), "checkpoint")
+        module.d_updates_since_g = int(extras.get("d_updates_since_g", 0))
+        module.guard.skipped_updates = int(extras.get("skipped_updates", 0))
+        # resuming restores the RNGs; a plain load leaves the caller's alone
+        if "rng" in extras and trainer is not None and trainer.state.fn == "fit":
+            restore_rng(extras, trainer.global_rank, trainer.world_size)
+
+
+def restore_rng(extras: dict[str, Any], rank: int, world_size: int) -> None:
+    per_rank = extras.get("rng_per_rank") or []
+    if len(per_rank) == world_size:
+        restore_rng_state(per_rank[rank])
+        return
+    restore_rng_state(extras["rng"])  # rank 0's state; other world sizes cannot be exact
+    if world_size > 1:
+        seed_for_rank(rank)  # distinct streams, derived from the restored state
+
+
+def version_series(version: str) -> tuple[str, ...]:
+    parts = version.split(".")
+    return tuple(parts[:2]) if parts[0] == "0" else (parts[0],)
+
+
+def check_version(saved: str | None, what: str) -> None:
+    """Checkpoints of another major version (minor, while at 0.x) may not load: say so."""
+    if saved is None:
+        raise UserError(f"the {what} records no gan-lightning version; it was not written by it")
+    if version_series(saved) not in READABLE_SERIES | {version_series(__version__)}:
+        series = ".".join(version_series(saved))
+        raise UserError(
+            f"the {what} was written by gan-lightning {saved}, which is incompatible with this "
+            f"version ({__version__}); use gan-lightning {series}.x to load it"
+        )

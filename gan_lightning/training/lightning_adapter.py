@@ -1,0 +1,67 @@
+"""Every use of a private Lightning name, so that a Lightning upgrade touches this file only.
+
+Each function says what it needs from Lightning; ``tests/test_adversarial.py`` and
+``tests/test_performance.py`` fail when one of them stops doing it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+from pytorch_lightning.plugins.precision import Precision
+from pytorch_lightning.profilers import PassThroughProfiler
+from pytorch_lightning.strategies import SingleDeviceStrategy
+from pytorch_lightning.utilities.model_helpers import is_overridden
+from torch import Tensor
+
+# What Lightning dispatches around ``manual_backward`` and ``optimizer.step()`` besides the
+# backward and the step themselves (see ``dispatch_is_a_no_op``).
+UPDATE_HOOKS = ("backward", "on_before_backward", "on_after_backward", "on_before_optimizer_step")
+
+
+def attached_trainer(module: pl.LightningModule) -> pl.Trainer | None:
+    """The trainer, or None for a module used on its own (``module.trainer`` raises then)."""
+    return module._trainer
+
+
+def is_logging_step(trainer: pl.Trainer) -> bool:
+    """Whether ``self.log`` would write step metrics now (every ``log_every_n_steps``)."""
+    return trainer._logger_connector.should_update_logs
+
+
+def publish_step_metrics(
+    trainer: pl.Trainer, window: dict[str, Tensor], progress: dict[str, Tensor]
+) -> None:
+    """What ``self.log(on_step=True)`` does with a window of means, without its per-key cost:
+    the loggers get it (numbered as Lightning numbers step metrics, with "epoch"), it lands in
+    ``callback_metrics`` (status.json, sweeps, Optuna) and ``progress`` in the progress bar."""
+    connector = trainer._logger_connector
+    connector.log_metrics(window)
+    connector._callback_metrics.update({**window, **progress})
+    connector._progress_bar_metrics.update({k: float(v) for k, v in progress.items()})
+
+
+def dispatch_is_a_no_op(module: pl.LightningModule, trainer: pl.Trainer) -> bool:
+    """Whether Lightning's work around each backward and step would only call hooks that do
+    nothing: one device, full precision, no profiler, and neither the module nor any callback
+    overriding ``UPDATE_HOOKS``. Anything else (DDP's backward preparation, AMP's scaling, a
+    callback's hook) must take Lightning's path."""
+    if type(trainer.strategy) is not SingleDeviceStrategy:
+        return False
+    if type(trainer.precision_plugin) is not Precision:
+        return False
+    if type(trainer.profiler) is not PassThroughProfiler:
+        return False
+    return not any(
+        is_overridden(hook, module, pl.LightningModule)
+        or any(is_overridden(hook, callback, pl.Callback) for callback in trainer.callbacks)
+        for hook in UPDATE_HOOKS
+    )
+
+
+def step_without_dispatch(optimizer: Any) -> None:
+    """The wrapped optimizer's own step, with Lightning's step counting (``global_step``)."""
+    optimizer._on_before_step()
+    optimizer.optimizer.step()
+    optimizer._on_after_step()

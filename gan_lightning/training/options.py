@@ -1,0 +1,53 @@
+"""The options of the shared step that every variant takes alike (``model.training``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+from torch.optim import Optimizer
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
+SchedulerFactory = Callable[[Optimizer], Any]
+NONFINITE_ACTIONS = ("stop", "skip")
+
+
+@dataclass
+class TrainingOptions:
+    """How D and G are updated.
+
+    ``optimizer`` builds both optimizers unless ``d_optimizer`` is given (e.g. a TTUR learning
+    rate for D). ``scheduler`` (optional) is applied to each optimizer and stepped by hand at the
+    end of every epoch, since Lightning does not step schedulers under manual optimization.
+    ``d_steps``: D updates per G update. ``on_nonfinite``: a NaN/inf loss ``stop``s the run
+    (exit 3, the last good checkpoint kept) or ``skip``s that update.
+    """
+
+    optimizer: OptimizerFactory
+    d_optimizer: OptimizerFactory | None = None
+    scheduler: SchedulerFactory | None = None
+    d_steps: int = 1
+    g_grad_clip: float | None = None
+    d_grad_clip: float | None = None
+    on_nonfinite: str = "stop"
+
+    def __post_init__(self) -> None:
+        if self.on_nonfinite not in NONFINITE_ACTIONS:
+            allowed = ", ".join(NONFINITE_ACTIONS)
+            raise ValueError(f"on_nonfinite must be one of {allowed}, got {self.on_nonfinite!r}")
+        if self.d_steps < 1:
+            raise ValueError(f"d_steps must be >= 1, got {self.d_steps}")
+        for name in ("g_grad_clip", "d_grad_clip"):
+            clip = getattr(self, name)
+            if clip is not None and clip <= 0:
+                raise ValueError(f"{name} must be positive or null, got {clip}")
+
+    def optimizers(self, d_params: Iterable[nn.Parameter], g_params: Iterable[nn.Parameter]) -> Any:
+        """What ``configure_optimizers`` returns: [D's, G's] (and their schedulers)."""
+        d_opt = (self.d_optimizer or self.optimizer)(d_params)
+        g_opt = self.optimizer(g_params)
+        if self.scheduler is None:
+            return [d_opt, g_opt]
+        return [d_opt, g_opt], [self.scheduler(d_opt), self.scheduler(g_opt)]

@@ -1,0 +1,77 @@
+"""One optimizer update of the shared step: freeze the other side, backward, clip, step.
+
+With no DDP, AMP, profiler or update hook in play, the backward and the optimizer step are
+called directly: Lightning's dispatch around them would only call hooks that do nothing
+(``lightning_adapter.dispatch_is_a_no_op``), and it costs a measurable share of a small GAN's
+step (experiments/benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytorch_lightning as pl
+from torch import Tensor
+
+from gan_lightning.training.lightning_adapter import attached_trainer, step_without_dispatch
+
+
+def precision_plugin(module: pl.LightningModule) -> Any:
+    trainer = attached_trainer(module)
+    return trainer.precision_plugin if trainer is not None else None
+
+
+def agreed(module: pl.LightningModule, ok: bool) -> bool:
+    """Under DDP every rank must take the same branch (or the gradient all-reduce hangs)."""
+    trainer = attached_trainer(module)
+    if trainer is None:
+        return ok
+    return bool(trainer.strategy.reduce_boolean_decision(ok, all=True))
+
+
+@contextmanager
+def only_updating(module: pl.LightningModule, optimizer: Any, side: str) -> Iterator[None]:
+    """Freeze every parameter the optimizer does not own, so no gradient leaks across nets;
+    under fp16 AMP, scale this side's loss with its own scaler (``precision.py``)."""
+    precision = precision_plugin(module)
+    if hasattr(precision, "use_scaler_for"):
+        precision.use_scaler_for(side)
+    module.toggle_optimizer(optimizer)
+    try:
+        yield
+    finally:
+        module.untoggle_optimizer(optimizer)
+
+
+def update(
+    module: pl.LightningModule, optimizer: Any, loss: Tensor, clip: float | None, name: str
+) -> None:
+    """Backward and step, unless the non-finite guard (``module.guard``) skips this update."""
+    guard = module.guard
+
+    def agree(ok: bool) -> bool:
+        return agreed(module, ok)
+
+    if not guard.admit(loss, name, module.global_step, module.current_epoch, agree):
+        return
+    if module.direct_updates:
+        loss.backward()
+    else:
+        module.manual_backward(loss)
+    precision = precision_plugin(module)
+    if hasattr(precision, "unscale"):  # clip unscaled gradients; inf/NaN: the scaler skips
+        precision.unscale(optimizer)
+    elif not guard.gradients_ok(optimizer, name, module.global_step, module.current_epoch, agree):
+        return
+    if clip is not None:
+        module.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
+    if module.direct_updates:
+        step_without_dispatch(optimizer)
+    else:
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    if getattr(precision, "last_step_skipped", False):
+        scale = precision.scaler.get_scale()
+        guard.scaler_skipped(scale, name, module.global_step, module.current_epoch)
