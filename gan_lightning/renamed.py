@@ -31,6 +31,11 @@ RENAMED_KEYS: dict[str, str] = {
         for name in ("batch_size", "num_workers", "pin_memory")
     },
 }
+# the nodes the renamed keys moved into, for configs saved before they existed
+NEW_NODES = {
+    "model.training": "gan_lightning.training.options.TrainingOptions",
+    "data.loader": "gan_lightning.data.loading.LoaderOptions",
+}
 # config value renamed: (key suffix, old value) -> new value
 RENAMED_VALUES: dict[tuple[str, str], str] = {("design", "seed"): "course"}
 REMOVED_IN = "0.3"
@@ -87,7 +92,8 @@ def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
         if isinstance(node, dict) and name in node:
             _, _, new_name = new.partition(".")
             parent, _, leaf = new_name.rpartition(".")
-            node.setdefault(parent, {})[leaf] = node.pop(name)
+            target = NEW_NODES[f"{group}.{parent}"]
+            node.setdefault(parent, {"_target_": target})[leaf] = node.pop(name)
     _upgrade_values(config)
     return config
 

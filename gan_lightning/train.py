@@ -30,6 +30,7 @@ from gan_lightning.commands import write_json_atomic
 from gan_lightning.config_check import check_config
 from gan_lightning.distributed import check_distributed_setup
 from gan_lightning.errors import TrainingDiverged, UserError
+from gan_lightning.noise import quiet_known_noise
 from gan_lightning.precision import precision_arguments
 from gan_lightning.printing import print_config_tree
 from gan_lightning.renamed import upgrade_overrides
@@ -190,6 +191,7 @@ def check_run_dir(argv: list[str]) -> None:
 
 @hydra.main(version_base="1.3", config_path="pkg://gan_lightning.conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    quiet_known_noise()  # each job of a sweep comes through here, launched or not
     try:
         return train(cfg)
     except UserError as error:  # TrainingDiverged included

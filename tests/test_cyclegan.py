@@ -204,7 +204,7 @@ def test_grids_show_input_translation_reconstruction_and_pools_are_checkpointed(
     assert set(grids) == {"A_to_B", "B_to_A"}
     rows, per_row = grids["A_to_B"]
     assert per_row == 3 and rows.shape == (6, 3, 16, 16)
-    assert torch.equal(rows[0], model.grid_a[0])  # input first, then G(a), then F(G(a))
+    assert torch.equal(rows[0], model.preview.first[0])  # input first, then G(a), then F(G(a))
     path = tmp_path / "last.ckpt"
     trainer.save_checkpoint(path)
     saved = torch.load(path, weights_only=True)[CHECKPOINT_KEY]["image_pools"]

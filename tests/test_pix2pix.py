@@ -180,9 +180,9 @@ def test_grid_rows_are_input_output_target_in_colour():
     quiet_trainer(max_steps=2).fit(model, paired_loader())
     images, per_row = model.grid_images()["samples"]
     assert per_row == 3 and images.shape == (6, 3, 16, 16)
-    first_input = model.grid_inputs[0]
+    first_input = model.preview.first[0]
     assert torch.equal(images[0], first_input.expand(3, -1, -1))  # grey shown as RGB
-    assert torch.equal(images[2], model.grid_targets[0])
+    assert torch.equal(images[2], model.preview.second[0])
 
 
 # --- the commands on a checkpoint ----------------------------------------------------------------
@@ -197,7 +197,7 @@ def edges_run(tmp_path_factory):
         "data=edges2digits",
         *TINY_PIX2PIX[1:],
         f"paths.data_dir={data_dir}",
-        "data.batch_size=8",
+        "data.loader.batch_size=8",
         "trainer.max_epochs=1",
         "trainer.limit_train_batches=3",
         run_dir=run_dir,

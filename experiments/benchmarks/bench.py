@@ -59,7 +59,7 @@ LOG_EVERY = 10  # trainer.log_every_n_steps of conf/trainer/default.yaml
 def build(overrides: list[str], batch_size: int) -> tuple[pl.LightningModule, pl.Callback]:
     """The model and the progress bar exactly as ``python -m gan_lightning`` builds them."""
     with initialize_config_module("gan_lightning.conf", version_base="1.3"):
-        cfg = compose("train", overrides=[*overrides, f"data.batch_size={batch_size}"])
+        cfg = compose("train", overrides=[*overrides, f"data.loader.batch_size={batch_size}"])
     return instantiate(cfg.model), instantiate(cfg.callbacks.progress_bar)
 
 
@@ -124,8 +124,9 @@ def time_framework(
 def time_plain(model, loader, warmup: int, steps: int) -> tuple[float, list[float]]:
     """The loop a researcher writes by hand, with the project's networks and losses."""
     generator, discriminator, loss = model.generator, model.discriminator, model.loss
-    d_opt = model.d_optimizer_factory(discriminator.parameters())
-    g_opt = model.optimizer_factory(generator.parameters())
+    d_opt, g_opt = model.training_options.optimizers(
+        discriminator.parameters(), generator.parameters()
+    )
     latent_dim = model.latent_dim
     marks: list[float] = []
     for index, (real, _labels) in enumerate(loader):

@@ -12,6 +12,7 @@ state, and the adapter over Lightning's private names.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,7 +45,7 @@ class AdversarialModule(pl.LightningModule):
     """Alternates D and G updates. A variant (see ``models/template.py``) writes:
 
     * ``__init__``: build on ``super().__init__(loss, training)``, keep its networks as
-      attributes, and call ``save_hyperparameters(ignore=[<the networks>, "loss", "training"])``.
+      attributes, and call ``self.save_settings()`` (its plain arguments, into checkpoints).
     * ``discriminator_loss(batch)`` / ``generator_loss(batch)``: (loss, extra scalars to log);
       D's fakes are made under ``torch.no_grad()``.
     * ``grid_images()``: name -> (images in [-1, 1], images per row) for the sample grids.
@@ -68,6 +69,14 @@ class AdversarialModule(pl.LightningModule):
         self.direct_updates = False  # set at the start of fit (updates.py)
         # The resolved run config, set by train.py and kept in every checkpoint.
         self.run_config: dict | None = None
+
+    def save_settings(self) -> None:
+        """``save_hyperparameters`` of the calling ``__init__``, less its networks, loss and
+        options: the state dict holds the weights, and the run config rebuilds the rest."""
+        frame = inspect.currentframe().f_back
+        skip = (nn.Module, AdversarialLoss, TrainingOptions)
+        ignore = [name for name, value in frame.f_locals.items() if isinstance(value, skip)]
+        self.save_hyperparameters(ignore=ignore, frame=frame)
 
     # --- what a variant provides ---------------------------------------------------------------
     def discriminator_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:

@@ -23,6 +23,7 @@ from gan_lightning.generation import generate_in_eval_mode
 from gan_lightning.losses import AdversarialLoss
 from gan_lightning.models.adversarial import CHECKPOINT_KEY, AdversarialModule, TrainingOptions
 from gan_lightning.models.image_pool import ImagePool
+from gan_lightning.models.preview import PreviewPairs
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,6 @@ class CycleGAN(AdversarialModule):
         super().__init__(loss, training)
         if lambda_cycle < 0 or lambda_identity < 0:
             raise ValueError("lambda_cycle and lambda_identity must be >= 0")
-        if num_grid_images < 1:
-            raise ValueError(f"num_grid_images must be >= 1, got {num_grid_images}")
         a_in = getattr(generator_ab, "in_channels", None)
         b_in = getattr(generator_ba, "in_channels", None)
         if lambda_identity > 0 and a_in is not None and a_in != b_in:
@@ -68,21 +67,10 @@ class CycleGAN(AdversarialModule):
         self.discriminator_b = discriminator_b
         self.lambda_cycle = lambda_cycle
         self.lambda_identity = lambda_identity
-        self.num_grid_images = num_grid_images
         self.pool_a = ImagePool(pool_size)  # fakes of domain A, i.e. F(b), for D_A
         self.pool_b = ImagePool(pool_size)
-        self.grid_a: Tensor | None = None  # fixed test images for the sample grids
-        self.grid_b: Tensor | None = None
-        self.save_hyperparameters(
-            ignore=[
-                "generator_ab",
-                "generator_ba",
-                "discriminator_a",
-                "discriminator_b",
-                "loss",
-                "training",
-            ]
-        )
+        self.preview = PreviewPairs(num_grid_images)  # test images (A, B) for the grids
+        self.save_settings()
 
     def forward(self, images_a: Tensor) -> Tensor:
         """Translate A -> B."""
@@ -154,23 +142,18 @@ class CycleGAN(AdversarialModule):
                 "BatchNorm with batch_size=1: eval-mode outputs (grids, translate) use running "
                 "statistics unlike training's; set model.generator_ab.norm=instance (the paper's)"
             )
-        if datamodule is not None and hasattr(datamodule, "preview_batch"):
-            grid_a, grid_b = datamodule.preview_batch(self.num_grid_images)
-            self.grid_a, self.grid_b = grid_a.to(self.device), grid_b.to(self.device)
+        self.preview.take_from_data(datamodule, self.device)
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
-        if self.grid_a is None:  # no preview from the data module: keep the first batch's
-            real_a, real_b = self._split(batch)
-            self.grid_a = real_a[: self.num_grid_images].detach().clone()
-            self.grid_b = real_b[: self.num_grid_images].detach().clone()
+        self.preview.keep_if_missing(*self._split(batch))
         super().training_step(batch, batch_idx)
 
     def grid_images(self) -> dict[str, tuple[Tensor, int]]:
         """Rows of input | translation | reconstruction for each direction."""
         grids = {}
         for name, images, forward, backward in (
-            ("A_to_B", self.grid_a, self.generator_ab, self.generator_ba),
-            ("B_to_A", self.grid_b, self.generator_ba, self.generator_ab),
+            ("A_to_B", self.preview.first, self.generator_ab, self.generator_ba),
+            ("B_to_A", self.preview.second, self.generator_ba, self.generator_ab),
         ):
             if images is None:
                 continue

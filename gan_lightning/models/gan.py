@@ -51,7 +51,7 @@ class GAN(AdversarialModule):
         self.latent_dim = latent_dim
         self.latent_distribution = latent_distribution
         self.pack = pack
-        self.save_hyperparameters(ignore=["generator", "discriminator", "loss", "training"])
+        self.save_settings()
         # Fixed noise lives in the state dict: grids stay comparable across epochs and resumes.
         self.register_buffer(
             "fixed_noise", sample_latent(num_grid_samples, latent_dim, latent_distribution)

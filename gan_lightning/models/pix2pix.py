@@ -18,6 +18,7 @@ from gan_lightning.errors import UserError
 from gan_lightning.generation import as_channels, generate_in_eval_mode
 from gan_lightning.losses import AdversarialLoss
 from gan_lightning.models.adversarial import AdversarialModule, TrainingOptions
+from gan_lightning.models.preview import PreviewPairs
 
 
 class Pix2Pix(AdversarialModule):
@@ -42,8 +43,6 @@ class Pix2Pix(AdversarialModule):
         super().__init__(loss, training)
         if lambda_l1 < 0:
             raise ValueError(f"lambda_l1 must be >= 0, got {lambda_l1}")
-        if num_grid_images < 1:
-            raise ValueError(f"num_grid_images must be >= 1, got {num_grid_images}")
         pair = getattr(generator, "in_channels", None), getattr(generator, "out_channels", None)
         judged = getattr(discriminator, "in_channels", None)
         if None not in (*pair, judged) and judged != sum(pair):
@@ -55,10 +54,8 @@ class Pix2Pix(AdversarialModule):
         self.generator = generator
         self.discriminator = discriminator
         self.lambda_l1 = lambda_l1
-        self.num_grid_images = num_grid_images
-        self.grid_inputs: Tensor | None = None  # fixed held-out pairs for the sample grids
-        self.grid_targets: Tensor | None = None
-        self.save_hyperparameters(ignore=["generator", "discriminator", "loss", "training"])
+        self.preview = PreviewPairs(num_grid_images)  # held-out (inputs, targets) for the grids
+        self.save_settings()
 
     def forward(self, inputs: Tensor) -> Tensor:
         return self.generator(inputs)
@@ -113,23 +110,18 @@ class Pix2Pix(AdversarialModule):
 
     # --- sample grids -----------------------------------------------------------------------------
     def on_train_start(self) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None)
-        if datamodule is not None and hasattr(datamodule, "preview_batch"):
-            inputs, targets = datamodule.preview_batch(self.num_grid_images)
-            self.grid_inputs, self.grid_targets = inputs.to(self.device), targets.to(self.device)
+        self.preview.take_from_data(getattr(self.trainer, "datamodule", None), self.device)
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
-        if self.grid_inputs is None:  # no preview from the data module: keep the first batch's
-            inputs, targets = self._split(batch)
-            self.grid_inputs = inputs[: self.num_grid_images].detach().clone()
-            self.grid_targets = targets[: self.num_grid_images].detach().clone()
+        self.preview.keep_if_missing(*self._split(batch))
         super().training_step(batch, batch_idx)
 
     def grid_images(self) -> dict[str, tuple[Tensor, int]]:
         """Rows of input | output | target."""
-        if self.grid_inputs is None or self.grid_targets is None:
+        inputs, targets = self.preview.first, self.preview.second
+        if inputs is None or targets is None:
             return {}
-        outputs = generate_in_eval_mode(self.generator, self.grid_inputs)
-        channels = max(outputs.shape[1], self.grid_inputs.shape[1])
-        triple = [as_channels(t, channels) for t in (self.grid_inputs, outputs, self.grid_targets)]
+        outputs = generate_in_eval_mode(self.generator, inputs)
+        channels = max(outputs.shape[1], inputs.shape[1])
+        triple = [as_channels(t, channels) for t in (inputs, outputs, targets)]
         return {"samples": (torch.stack(triple, dim=1).flatten(0, 1), 3)}

@@ -151,17 +151,7 @@ class StackGAN(AdversarialModule):
     ) -> None:
         super().__init__(loss, training)
         self.training_stage = Stage.parse(stage)
-        if kl_weight < 0:
-            raise ValueError(f"kl_weight must be >= 0, got {kl_weight}")
-        if not 0.0 <= word_dropout < 1.0:
-            raise ValueError(f"word_dropout must be in [0, 1), got {word_dropout}")
-        if word_dropout > 0 and getattr(text_encoder, "reads_vectors", False):
-            raise ValueError(
-                "word_dropout reads words as <unk>, but a precomputed text encoder reads "
-                "sentence vectors, not words: set model.word_dropout=0"
-            )
-        if grid_rows < 1 or samples_per_caption < 1:
-            raise ValueError("grid_rows and samples_per_caption must be >= 1")
+        _check_settings(text_encoder, kl_weight, word_dropout, min(grid_rows, samples_per_caption))
         self.text_encoder = text_encoder
         self.conditioning = conditioning
         self.stage1 = stage1
@@ -176,19 +166,7 @@ class StackGAN(AdversarialModule):
         self.grid_rows = grid_rows
         self.samples_per_caption = samples_per_caption
         self.stage1_ckpt = stage1_ckpt
-        self.save_hyperparameters(
-            ignore=[
-                "text_encoder",
-                "conditioning",
-                "stage1",
-                "discriminator1",
-                "conditioning2",
-                "stage2",
-                "discriminator2",
-                "loss",
-                "training",
-            ]
-        )
+        self.save_settings()
         self.register_buffer(
             "fixed_noise", torch.randn(grid_rows * samples_per_caption, latent_dim)
         )
@@ -501,6 +479,22 @@ class StackGAN(AdversarialModule):
             self.grid_captions = list(extras["grid_captions"])
         if extras.get("grid_vectors") is not None:
             self.grid_vectors = extras["grid_vectors"]
+
+
+def _check_settings(
+    text_encoder: nn.Module, kl_weight: float, word_dropout: float, smallest_grid_side: int
+) -> None:
+    if kl_weight < 0:
+        raise ValueError(f"kl_weight must be >= 0, got {kl_weight}")
+    if not 0.0 <= word_dropout < 1.0:
+        raise ValueError(f"word_dropout must be in [0, 1), got {word_dropout}")
+    if word_dropout > 0 and getattr(text_encoder, "reads_vectors", False):
+        raise ValueError(
+            "word_dropout reads words as <unk>, but a precomputed text encoder reads "
+            "sentence vectors, not words: set model.word_dropout=0"
+        )
+    if smallest_grid_side < 1:
+        raise ValueError("grid_rows and samples_per_caption must be >= 1")
 
 
 def _check_fit(nets: dict[str, nn.Module], latent_dim: int, stage: Stage) -> None:

@@ -35,7 +35,7 @@ class TemplateGAN(AdversarialModule):
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = latent_dim
-        self.save_hyperparameters(ignore=["generator", "discriminator", "loss", "training"])
+        self.save_settings()
         # a buffer, so grids stay comparable across epochs and resumes
         self.register_buffer("fixed_noise", torch.randn(64, latent_dim))
 

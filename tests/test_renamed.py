@@ -1,0 +1,95 @@
+"""Keys and values renamed in 0.2 keep working for one minor version, with a deprecation line;
+config files and 0.1 checkpoints with the old layout are named or upgraded."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from gan_lightning.errors import UserError
+from gan_lightning.nets.dcgan import DCGANGenerator
+from gan_lightning.renamed import (
+    check_no_renamed_keys,
+    renamed_value,
+    upgrade_config,
+    upgrade_overrides,
+)
+from gan_lightning.training.options import TrainingOptions
+from tests.conftest import run_cli
+
+
+def test_old_command_line_keys_are_rewritten_with_one_line_each(capsys):
+    argv = ["model.d_steps=2", "++model.optimizer.lr=0.1", "data.batch_size=8", "seed=3", "-m"]
+    assert upgrade_overrides(argv) == [
+        "model.training.d_steps=2",
+        "++model.training.optimizer.lr=0.1",
+        "data.loader.batch_size=8",
+        "seed=3",
+        "-m",
+    ]
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == (
+        "deprecated: model.d_steps is now model.training.d_steps "
+        "(the old name stops working in 0.3)"
+    )
+    assert len(lines) == 3
+
+
+def test_a_config_file_with_an_old_key_is_one_line_naming_the_new_one():
+    cfg = OmegaConf.create({"model": {"optimizer": {"lr": 0.1}}, "data": {}})
+    with pytest.raises(UserError, match=r"^config key model.optimizer is now model.training"):
+        check_no_renamed_keys(cfg)
+    check_no_renamed_keys(OmegaConf.create({"model": {"training": {}}, "data": {}}))
+
+
+def test_a_0_1_run_config_is_upgraded_to_todays_layout():
+    old = {
+        "model": {
+            "_target_": "gan_lightning.models.gan.GAN",
+            "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 0.01},
+            "d_steps": 2,
+            "on_nonfinite": "skip",
+            "generator": {"design": "seed"},
+        },
+        "data": {"batch_size": 8, "num_workers": 0},
+    }
+    new = upgrade_config(old)
+    assert "optimizer" not in new["model"] and old["model"]["d_steps"] == 2  # a copy
+    assert new["model"]["generator"]["design"] == "course"
+    assert new["data"]["loader"]["batch_size"] == 8
+    options = instantiate(OmegaConf.create(new["model"]["training"]))
+    assert isinstance(options, TrainingOptions)
+    assert (options.d_steps, options.on_nonfinite) == (2, "skip")
+    assert options.optimizer([torch.nn.Parameter(torch.zeros(1))]).defaults["lr"] == 0.01
+
+
+def test_the_old_design_value_builds_the_same_network_with_a_deprecation_line(caplog):
+    with caplog.at_level(logging.WARNING):
+        assert renamed_value("model.generator.design", "seed") == "course"
+    assert "deprecated: model.generator.design=seed is now model.generator.design=course" in (
+        caplog.text
+    )
+    torch.manual_seed(0)
+    old = DCGANGenerator(latent_dim=8, base_width=4, design="seed")
+    torch.manual_seed(0)
+    new = DCGANGenerator(latent_dim=8, base_width=4, design="course")
+    assert old.design == "course"
+    for a, b in zip(old.state_dict().values(), new.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_old_keys_still_train_from_the_command_line(tmp_path):
+    result = run_cli(
+        "debug=fast_dev_run",
+        "model.optimizer.lr=0.0005",
+        "model.d_steps=2",
+        "data.batch_size=16",
+        run_dir=tmp_path / "run",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stderr.count("deprecated: ") == 3
+    assert "model.training.optimizer.lr" in result.stderr
