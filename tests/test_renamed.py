@@ -10,6 +10,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from gan_lightning.checkpoints import check_resume, load_network
 from gan_lightning.errors import UserError
 from gan_lightning.nets.dcgan import DCGANGenerator
 from gan_lightning.renamed import (
@@ -18,6 +19,7 @@ from gan_lightning.renamed import (
     upgrade_config,
     upgrade_overrides,
 )
+from gan_lightning.training.checkpoint_state import CHECKPOINT_KEY
 from gan_lightning.training.options import TrainingOptions
 from tests.conftest import run_cli
 
@@ -82,14 +84,32 @@ def test_the_old_design_value_builds_the_same_network_with_a_deprecation_line(ca
         assert torch.equal(a, b)
 
 
-def test_old_keys_still_train_from_the_command_line(tmp_path):
+def as_written_by_0_1(checkpoint: dict) -> dict:
+    """A checkpoint of today in the layout 0.1 wrote: its version and its flat config keys."""
+    extras = checkpoint[CHECKPOINT_KEY]
+    model, data = extras["config"]["model"], extras["config"]["data"]
+    model.update({k: v for k, v in model.pop("training").items() if k != "_target_"})
+    data.update({k: v for k, v in data.pop("loader").items() if k != "_target_"})
+    extras["version"] = "0.1.0"
+    return checkpoint
+
+
+def test_old_keys_still_train_and_0_1_checkpoints_still_load(tmp_path):
+    run_dir = tmp_path / "run"
     result = run_cli(
-        "debug=fast_dev_run",
+        "debug=smoke",
         "model.optimizer.lr=0.0005",
         "model.d_steps=2",
         "data.batch_size=16",
-        run_dir=tmp_path / "run",
+        run_dir=run_dir,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stderr.count("deprecated: ") == 3
     assert "model.training.optimizer.lr" in result.stderr
+    old = tmp_path / "old.ckpt"
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    torch.save(as_written_by_0_1(checkpoint), old)
+    generator, config = load_network(old)
+    assert config.model.training.d_steps == 2 and config.data.loader.batch_size == 16
+    assert generator(torch.zeros(2, config.model.latent_dim)).shape[0] == 2
+    check_resume(str(old), instantiate(config.model))
