@@ -58,7 +58,7 @@ def test_unsupported_image_size_names_allowed_values(design, net):
 @pytest.mark.parametrize("net", [DCGANGenerator, DCGANDiscriminator])
 def test_unsupported_design_names_allowed_values(net):
     kwargs = {"latent_dim": 8} if net is DCGANGenerator else {}
-    with pytest.raises(ValueError, match="'radford', 'seed', got 'wgan'"):
+    with pytest.raises(ValueError, match="radford, course, got 'wgan'"):
         net(design="wgan", **kwargs)
 
 

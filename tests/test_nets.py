@@ -1,8 +1,14 @@
+from functools import partial
+
 import pytest
 import torch
 
 from gan_lightning.latent import sample_latent
+from gan_lightning.nets.common import conv_block, doubling_widths, halvings
 from gan_lightning.nets.mlp import MLPDiscriminator, MLPGenerator
+from gan_lightning.nets.patchgan import PatchDiscriminator
+from gan_lightning.nets.resnet import ResnetGenerator
+from gan_lightning.nets.stackgan import StageDiscriminator, StageIGenerator
 
 
 @pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
@@ -39,3 +45,49 @@ def test_latent_distributions():
     assert abs(n.std().item() - 1) < 0.05
     with pytest.raises(ValueError, match="latent_distribution"):
         sample_latent(1, 1, "cauchy")
+
+
+@pytest.mark.parametrize(
+    "norm, kinds, bias",
+    [
+        ("batch", ["Conv2d", "BatchNorm2d", "ReLU"], False),  # BatchNorm cancels a bias
+        ("none", ["Conv2d", "Identity", "ReLU"], True),  # same slots whatever the norm
+        (None, ["Conv2d", "ReLU"], True),  # a discriminator's first layer
+    ],
+)
+def test_conv_block_norm_slots(norm, kinds, bias):
+    layers = conv_block(3, 4, 4, 2, 1, norm=norm)
+    assert [type(m).__name__ for m in layers] == kinds
+    assert (layers[0].bias is not None) == bias
+
+
+def test_checkpoint_keys_do_not_move():
+    """State-dict indices are what old checkpoints load by: the shared blocks must keep them."""
+    patch = PatchDiscriminator(norm="none", num_layers=2, base_width=2).state_dict()
+    assert [k for k in patch if k.endswith("weight")] == [f"body.{i}.weight" for i in (0, 2, 5, 8)]
+    resnet = ResnetGenerator(
+        image_size=8, base_width=2, num_blocks=1, norm="instance", design="paper"
+    )
+    assert [k for k in resnet.state_dict() if k.endswith("weight")] == [
+        "encoder.0.weight",
+        "encoder.3.weight",
+        "encoder.6.weight",
+        "blocks.0.body.0.weight",
+        "blocks.0.body.3.weight",
+        "decoder.0.weight",
+        "decoder.3.weight",
+        "decoder.6.weight",
+    ]
+
+
+def test_width_schedule_helpers():
+    assert [halvings(size, 4) for size in (4, 32, 48, 2)] == [0, 3, None, None]
+    assert doubling_widths(8, 6) == [8, 16, 32, 64, 64, 64]  # capped at 8x
+    assert doubling_widths(8, 6, cap=None)[-1] == 256
+
+
+@pytest.mark.parametrize("size", [4, 12])
+def test_stackgan_stage_sizes_named(size):
+    for build in (partial(StageIGenerator, 8, 4), partial(StageDiscriminator, 6)):
+        with pytest.raises(ValueError, match=f"8 times a power of two .*, got {size}"):
+            build(image_size=size)

@@ -131,7 +131,9 @@ def write_captioned(root: Path, n: int = 6, jsonl: bool = True) -> Path:
 
 def test_captioned_folder_reads_text_files_and_jsonl(tmp_path):
     root = write_captioned(tmp_path / "birds")
-    datamodule = CaptionedImageDataModule(str(root), batch_size=2, image_size=8, max_length=6)
+    datamodule = CaptionedImageDataModule(
+        str(root), image_size=8, max_length=6, loader={"batch_size": 2}
+    )
     images, tokens, lengths, labels = first_batch(datamodule)
     assert images.shape == (2, 3, 8, 8) and images.min() >= -1 and images.max() <= 1
     assert tokens.dtype == torch.long and tokens.shape[0] == 2 and lengths.min() >= 1
@@ -181,14 +183,14 @@ def test_bad_captions_are_one_line_errors(tmp_path, breakage, message):
     root = write_captioned(tmp_path / "birds", n=4, jsonl=False)
     (root / "captions.jsonl").write_text("")
     breakage(root)
-    datamodule = CaptionedImageDataModule(str(root), batch_size=2, image_size=8)
+    datamodule = CaptionedImageDataModule(str(root), image_size=8, loader={"batch_size": 2})
     with pytest.raises(UserError, match=message.replace(".", r"\.").replace("(", r"\(")) as error:
         datamodule.setup("fit")
     assert "\n" not in str(error.value)
 
 
 def test_digit_captions_name_the_digit(mnist_root):
-    datamodule = DigitCaptionsDataModule(str(mnist_root), batch_size=8, image_size=16)
+    datamodule = DigitCaptionsDataModule(str(mnist_root), image_size=16, loader={"batch_size": 8})
     images, tokens, lengths, labels = first_batch(datamodule)
     assert images.shape == (8, 1, 16, 16)
     words = datamodule.vocabulary.words
@@ -279,7 +281,9 @@ class RecordingStackGAN(StackGAN):
 
 
 def digit_datamodule(mnist_root: Path) -> DigitCaptionsDataModule:
-    return DigitCaptionsDataModule(str(mnist_root), batch_size=8, image_size=16, vocab_size=40)
+    return DigitCaptionsDataModule(
+        str(mnist_root), image_size=16, vocab_size=40, loader={"batch_size": 8}
+    )
 
 
 def save_stage(model: StackGAN, datamodule, path: Path, steps: int = 2) -> Path:
@@ -341,11 +345,11 @@ def test_word_dropout_reads_training_words_as_unknown():
     tokens = torch.randint(2, 40, (64, 6))
     tokens[:, 4:] = 0  # padding
     batch = (torch.zeros(64, 1, 16, 16), tokens, torch.full((64,), 4), torch.zeros(64))
-    dropped = model._split(batch)[1]
+    dropped = model._unpack(batch)[1]
     assert (dropped[:, 4:] == 0).all()  # padding stays padding
     share = (dropped[:, :4] == UNK_ID).float().mean()
     assert 0.35 < share < 0.65 and ((dropped == tokens) | (dropped == UNK_ID)).all()
-    assert torch.equal(model.eval()._split(batch)[1], tokens)  # never when sampling
+    assert torch.equal(model.eval()._unpack(batch)[1], tokens)  # never when sampling
 
 
 def test_vocabulary_and_grid_captions_are_checkpointed(mnist_root, tmp_path):
@@ -360,7 +364,9 @@ def test_vocabulary_and_grid_captions_are_checkpointed(mnist_root, tmp_path):
     low, high = model.generate(["a handwritten seven", "a purple seven"])
     assert low.shape == (2, 1, 8, 8) and high is None  # stage-1 model: stage I only
     # resuming on data whose own vocabulary differs: the checkpoint's words keep their ids
-    other = DigitCaptionsDataModule(str(mnist_root), batch_size=8, image_size=16, vocab_size=10)
+    other = DigitCaptionsDataModule(
+        str(mnist_root), image_size=16, vocab_size=10, loader={"batch_size": 8}
+    )
     resumed = make_stackgan("1")
     quiet_trainer(max_steps=6).fit(resumed, datamodule=other, ckpt_path=path, weights_only=True)
     assert resumed.vocabulary == extras["vocabulary"] == other.vocabulary.words
@@ -403,7 +409,7 @@ TINY = (
     "model.grid_rows=2",
     "model.samples_per_caption=2",
     "data.image_size=16",
-    "data.batch_size=8",
+    "data.loader.batch_size=8",
     "callbacks.sample_grid.min_image_size=8",
 )
 
@@ -418,7 +424,7 @@ def test_fast_dev_run_every_data(data, tmp_path, mnist_root):
         pair = ("experiment=digits_text2image",)
     else:
         pair = ("data=digit_captions",)
-    args = (*pair, *TINY) if data != "experiment" else (*pair, "data.batch_size=8")
+    args = (*pair, *TINY) if data != "experiment" else (*pair, "data.loader.batch_size=8")
     result = run_cli(*args, "debug=fast_dev_run", f"paths.data_dir={mnist_root}", run_dir=run_dir)
     assert result.returncode == 0, result.stderr[-3000:]
     names = sorted(p.name for p in (run_dir / "samples").iterdir())
@@ -562,7 +568,7 @@ def test_model_and_data_must_both_be_captioned(overrides, message):
 
 
 def test_data_at_another_size_than_stage_two_is_one_line(mnist_root):
-    datamodule = DigitCaptionsDataModule(str(mnist_root), batch_size=8, image_size=32)
+    datamodule = DigitCaptionsDataModule(str(mnist_root), image_size=32, loader={"batch_size": 8})
     with pytest.raises(UserError, match="data.image_size=32 but stage II makes 16px images"):
         quiet_trainer(max_steps=2).fit(make_stackgan("joint"), datamodule=datamodule)
 

@@ -1,10 +1,25 @@
-"""Initialisation and normalisation choices shared by the convolutional networks."""
+"""What the networks share: init, norm and activation choice, conv blocks, width schedules, checks.
+
+Kept in one place so that a design fix (an init, a bias rule, a width cap) reaches every network
+and every network rejects a bad knob with the same kind of message.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Collection, Sequence
+from itertools import pairwise
+
 from torch import nn
 
+from gan_lightning.renamed import renamed_value
+
 NORMS = ("batch", "instance", "none")
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "leaky_relu": lambda: nn.LeakyReLU(0.2),
+    "relu": nn.ReLU,
+}
+MAX_WIDTH_MULTIPLIER = 8
 
 
 def init_normal_weights(module: nn.Module) -> None:
@@ -21,9 +36,52 @@ def init_normal_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
+def check_choice(what: str, value: object, allowed: Collection[object], context: str = "") -> None:
+    """A bad choice fails when the network is built, naming the allowed values."""
+    if value not in allowed:
+        options = ", ".join(str(option) for option in allowed)
+        raise ValueError(f"{what} must be one of {options}{context}, got {value!r}")
+
+
+def check_at_least(what: str, value: int, minimum: int) -> None:
+    if value < minimum:
+        raise ValueError(f"{what} must be >= {minimum}, got {value}")
+
+
+def chosen_design(design: str, designs: Collection[str]) -> str:
+    """The design's current name (an old spelling still works, with a deprecation line)."""
+    design = renamed_value("design", design)
+    check_choice("design", design, designs)
+    return design
+
+
 def check_norm(norm: str) -> None:
-    if norm not in NORMS:
-        raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
+    check_choice("norm", norm, NORMS)
+
+
+def check_multiple(image_size: int, multiple: int, name: str, hint: str) -> None:
+    """Strided layers need sizes they divide: fail when the net is built, not at the first batch."""
+    if image_size % multiple:
+        raise ValueError(f"image_size={image_size} is not a multiple of {name}; {hint}")
+
+
+def halvings(size: int, smallest: int) -> int | None:
+    """How many halvings take ``size`` down to ``smallest``; None when no whole number does."""
+    if size < smallest:
+        return None
+    steps = math.log2(size / smallest)
+    return int(steps) if steps == int(steps) else None
+
+
+def doubling_widths(
+    base_width: int, count: int, cap: int | None = MAX_WIDTH_MULTIPLIER
+) -> list[int]:
+    """``count`` widths from the image inwards, doubling per level from ``base_width``.
+
+    Capped at ``cap`` times ``base_width`` (DCGAN's and pix2pix's 8x) so the innermost layers of
+    deep nets stay affordable; StackGAN's nets are shallow and uncapped (``cap=None``).
+    """
+    return [base_width * (2**i if cap is None else min(2**i, cap)) for i in range(count)]
 
 
 def norm_layer(norm: str, channels: int) -> nn.Module:
@@ -39,3 +97,49 @@ def norm_layer(norm: str, channels: int) -> nn.Module:
 def conv_bias(norm: str) -> bool:
     """A bias before BatchNorm is cancelled by its mean subtraction; elsewhere it is needed."""
     return norm != "batch"
+
+
+def conv_block(
+    w_in: int,
+    w_out: int,
+    kernel: int,
+    stride: int,
+    padding: int,
+    norm: str | None = "batch",
+    activation: str | None = "relu",
+    transpose: bool = False,
+    **conv_options: object,
+) -> list[nn.Module]:
+    """[Conv or ConvTranspose -> norm -> activation], the unit every conv net here stacks.
+
+    ``norm=None`` leaves the norm layer out (and keeps the bias), as on a discriminator's first
+    layer; ``norm="none"`` keeps an identity in its place, so that state_dict indices do not
+    depend on the norm. ``activation=None`` ends the block at the norm (a residual branch).
+    """
+    conv = nn.ConvTranspose2d if transpose else nn.Conv2d
+    bias = norm is None or conv_bias(norm)
+    layers = [conv(w_in, w_out, kernel, stride, padding, bias=bias, **conv_options)]
+    if norm is not None:
+        layers.append(norm_layer(norm, w_out))
+    if activation is not None:
+        layers.append(ACTIVATIONS[activation]())
+    return layers
+
+
+def downsampling(
+    in_channels: int,
+    widths: Sequence[int],
+    norm: str = "batch",
+    activation: str = "leaky_relu",
+    last_stride: int = 2,
+) -> list[nn.Module]:
+    """Conv 4x4 s2 -> activation, then [Conv 4x4 s2 -> norm -> activation] to each further width.
+
+    The image path of the DCGAN, PatchGAN and StackGAN discriminators; no norm on the first layer
+    (Radford et al.: it destabilised D). ``last_stride=1`` is the 70x70 PatchGAN's last layer.
+    """
+    layers = conv_block(in_channels, widths[0], 4, 2, 1, norm=None, activation=activation)
+    for index, (w_in, w_out) in enumerate(pairwise(widths), 1):
+        stride = last_stride if index == len(widths) - 1 else 2
+        layers += conv_block(w_in, w_out, 4, stride, 1, norm, activation)
+    return layers

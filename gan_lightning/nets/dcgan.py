@@ -15,35 +15,30 @@ the image, capped at 8 * base_width.
 
 from __future__ import annotations
 
-import math
 from itertools import pairwise
 
-import torch
 from torch import Tensor, nn
 
-from gan_lightning.nets.common import init_normal_weights
-from gan_lightning.nets.layers import MinibatchStdDev
-from gan_lightning.renamed import renamed_value
+from gan_lightning.nets.common import (
+    check_at_least,
+    check_choice,
+    chosen_design,
+    conv_block,
+    doubling_widths,
+    downsampling,
+    halvings,
+    init_normal_weights,
+)
+from gan_lightning.nets.layers import MinibatchStdDev, with_condition, with_condition_maps
 
 DESIGNS = ("radford", "course")
 IMAGE_SIZES = (32, 64, 128)
-MAX_WIDTH_MULTIPLIER = 8
 
 
 def _widths(design: str, image_size: int, base_width: int) -> list[int]:
-    """Channel widths from the 4x4 map outwards to the image_size / 2 map (G's order)."""
-    if design not in DESIGNS:
-        allowed = ", ".join(repr(d) for d in DESIGNS)
-        raise ValueError(f"design must be one of {allowed}, got {design!r}")
-    if image_size not in IMAGE_SIZES:
-        allowed = ", ".join(str(s) for s in IMAGE_SIZES)
-        raise ValueError(
-            f"image_size must be one of {allowed} for the {design} DCGAN, got {image_size}"
-        )
-    num_layers = int(math.log2(image_size // 4))
-    return [
-        base_width * min(2 ** (num_layers - 1 - i), MAX_WIDTH_MULTIPLIER) for i in range(num_layers)
-    ]
+    """D's widths from the image_size / 2 map in to the 4x4 map; G uses them in reverse."""
+    check_choice("image_size", image_size, IMAGE_SIZES, f" for the {design} DCGAN")
+    return doubling_widths(base_width, halvings(image_size, 4))
 
 
 class DCGANGenerator(nn.Module):
@@ -65,8 +60,8 @@ class DCGANGenerator(nn.Module):
         init_weights: bool = True,
     ) -> None:
         super().__init__()
-        design = renamed_value("design", design)
-        widths = _widths(design, image_size, base_width)
+        design = chosen_design(design, DESIGNS)
+        widths = _widths(design, image_size, base_width)[::-1]
         self.latent_dim = latent_dim
         self.image_size = image_size
         self.channels = channels
@@ -76,9 +71,7 @@ class DCGANGenerator(nn.Module):
         if design == "radford":
             self.project: nn.Module = nn.Sequential(
                 nn.Unflatten(1, (in_dim, 1, 1)),
-                nn.ConvTranspose2d(in_dim, widths[0], 4, 1, 0, bias=False),
-                nn.BatchNorm2d(widths[0]),
-                nn.ReLU(),
+                *conv_block(in_dim, widths[0], 4, 1, 0, transpose=True),
             )
         else:
             self.project = nn.Sequential(
@@ -86,20 +79,14 @@ class DCGANGenerator(nn.Module):
             )
         layers: list[nn.Module] = []
         for w_in, w_out in pairwise(widths):
-            layers += [
-                nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(w_out),
-                nn.ReLU(),
-            ]
+            layers += conv_block(w_in, w_out, 4, 2, 1, transpose=True)
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
         self.body = nn.Sequential(*layers)
         if init_weights:
             self.apply(init_normal_weights)
 
     def forward(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
-        if condition is not None:
-            z = torch.cat([z, condition.to(z.dtype)], dim=1)
-        return self.body(self.project(z))
+        return self.body(self.project(with_condition(z, condition)))
 
 
 class DCGANDiscriminator(nn.Module):
@@ -123,25 +110,15 @@ class DCGANDiscriminator(nn.Module):
         minibatch_std: bool = False,
     ) -> None:
         super().__init__()
-        design = renamed_value("design", design)
-        if pack < 1:
-            raise ValueError(f"pack must be >= 1, got {pack}")
-        widths = _widths(design, image_size, base_width)[::-1]
+        design = chosen_design(design, DESIGNS)
+        check_at_least("pack", pack, 1)
+        widths = _widths(design, image_size, base_width)
         self.image_size = image_size
         self.channels = channels
         self.num_classes = num_classes
         self.design = design
         self.pack = pack
-        layers: list[nn.Module] = [
-            nn.Conv2d((channels + num_classes) * pack, widths[0], 4, 2, 1),
-            nn.LeakyReLU(0.2),
-        ]
-        for w_in, w_out in pairwise(widths):
-            layers += [
-                nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(w_out),
-                nn.LeakyReLU(0.2),
-            ]
+        layers = downsampling((channels + num_classes) * pack, widths)
         if minibatch_std:
             layers.append(MinibatchStdDev())
         self.body = nn.Sequential(*layers)
@@ -155,6 +132,5 @@ class DCGANDiscriminator(nn.Module):
 
     def forward(self, x: Tensor, condition: Tensor | None = None) -> Tensor:
         if condition is not None:
-            maps = condition.to(x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[2:])
-            x = torch.cat([x, maps], dim=1)
+            x = with_condition_maps(x, condition)
         return self.head(self.body(x)).squeeze(1)

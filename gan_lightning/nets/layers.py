@@ -1,9 +1,22 @@
-"""Layers against mode collapse that any discriminator can use."""
+"""Input joins and layers that any network can use: conditioning, PacGAN, minibatch spread."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+
+
+def with_condition(x: Tensor, condition: Tensor | None) -> Tensor:
+    """``x`` with the condition (a one-hot label, a text code) appended as extra features."""
+    if condition is None:
+        return x
+    return torch.cat([x, condition.to(x.dtype)], dim=1)
+
+
+def with_condition_maps(x: Tensor, condition: Tensor) -> Tensor:
+    """A feature map with a vector per sample replicated over it as extra channels."""
+    maps = condition.to(x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[2:])
+    return torch.cat([x, maps], dim=1)
 
 
 def pack_samples(x: Tensor, pack: int) -> Tensor:

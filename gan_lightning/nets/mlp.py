@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import torch
 from torch import Tensor, nn
 
-from gan_lightning.nets.layers import MinibatchStdDev
+from gan_lightning.nets.common import ACTIVATIONS, check_at_least, check_choice
+from gan_lightning.nets.layers import MinibatchStdDev, with_condition
 
-ACTIVATIONS = {"leaky_relu": lambda: nn.LeakyReLU(0.2), "relu": nn.ReLU}
 OUTPUT_ACTIVATIONS = ("tanh", "none")
 
 
@@ -21,8 +20,7 @@ def _hidden_stack(
     activation: str = "leaky_relu",
     batch_norm: bool = False,
 ) -> nn.Sequential:
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+    check_choice("activation", activation, ACTIVATIONS)
     layers: list[nn.Module] = []
     for width in hidden_dims:
         layers.append(nn.Linear(in_dim, width, bias=not batch_norm))
@@ -54,11 +52,7 @@ class MLPGenerator(nn.Module):
         output_activation: str = "tanh",
     ) -> None:
         super().__init__()
-        if output_activation not in OUTPUT_ACTIVATIONS:
-            raise ValueError(
-                f"output_activation must be one of {', '.join(OUTPUT_ACTIVATIONS)}, "
-                f"got {output_activation!r}"
-            )
+        check_choice("output_activation", output_activation, OUTPUT_ACTIVATIONS)
         self.latent_dim = latent_dim
         self.out_shape = tuple(out_shape)
         self.num_classes = num_classes
@@ -69,9 +63,7 @@ class MLPGenerator(nn.Module):
         self.head = nn.Linear(hidden_dims[-1], math.prod(self.out_shape))
 
     def forward(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
-        if condition is not None:
-            z = torch.cat([z, condition.to(z.dtype)], dim=1)
-        out = self.head(self.body(z))
+        out = self.head(self.body(with_condition(z, condition)))
         if self.output_activation == "tanh":
             out = out.tanh()
         return out.view(z.shape[0], *self.out_shape)
@@ -94,8 +86,7 @@ class MLPDiscriminator(nn.Module):
         minibatch_std: bool = False,
     ) -> None:
         super().__init__()
-        if pack < 1:
-            raise ValueError(f"pack must be >= 1, got {pack}")
+        check_at_least("pack", pack, 1)
         self.in_shape = tuple(in_shape)
         self.num_classes = num_classes
         self.pack = pack
@@ -105,7 +96,5 @@ class MLPDiscriminator(nn.Module):
         self.head = nn.Linear(hidden_dims[-1] + int(minibatch_std), 1)
 
     def forward(self, x: Tensor, condition: Tensor | None = None) -> Tensor:
-        x = x.flatten(1)
-        if condition is not None:
-            x = torch.cat([x, condition.to(x.dtype)], dim=1)
+        x = with_condition(x.flatten(1), condition)
         return self.head(self.spread(self.body(x))).squeeze(1)

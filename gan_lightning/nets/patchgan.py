@@ -17,11 +17,16 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from gan_lightning.nets.common import check_norm, conv_bias, init_normal_weights, norm_layer
-from gan_lightning.renamed import renamed_value
+from gan_lightning.nets.common import (
+    check_at_least,
+    check_norm,
+    chosen_design,
+    doubling_widths,
+    downsampling,
+    init_normal_weights,
+)
 
 DESIGNS = ("course", "paper")
-MAX_WIDTH_MULTIPLIER = 8
 
 
 def min_image_size(num_layers: int, design: str) -> int:
@@ -49,12 +54,9 @@ class PatchDiscriminator(nn.Module):
         image_size: int | None = None,
     ) -> None:
         super().__init__()
-        design = renamed_value("design", design)
-        if design not in DESIGNS:
-            raise ValueError(f"design must be one of {', '.join(DESIGNS)}, got {design!r}")
+        design = chosen_design(design, DESIGNS)
         check_norm(norm)
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        check_at_least("num_layers", num_layers, 1)
         smallest = min_image_size(num_layers, design)
         if image_size is not None and image_size < smallest:
             raise ValueError(
@@ -63,24 +65,17 @@ class PatchDiscriminator(nn.Module):
             )
         self.in_channels = in_channels
         self.design = design
-
-        def activation() -> nn.Module:
-            return nn.ReLU() if design == "course" else nn.LeakyReLU(0.2)
-
-        bias = conv_bias(norm)
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, base_width, 4, 2, 1), activation()]
-        width = base_width
-        for index in range(1, num_layers + 1):
-            out = base_width * min(2**index, MAX_WIDTH_MULTIPLIER)
-            stride = 1 if design == "paper" and index == num_layers else 2
-            layers += [
-                nn.Conv2d(width, out, 4, stride, 1, bias=bias),
-                norm_layer(norm, out),
-                activation(),
-            ]
-            width = out
-        layers.append(nn.Conv2d(width, 1, 4, 1, 1))
-        self.body = nn.Sequential(*layers)
+        widths = doubling_widths(base_width, num_layers + 1)
+        self.body = nn.Sequential(
+            *downsampling(
+                in_channels,
+                widths,
+                norm,
+                activation="relu" if design == "course" else "leaky_relu",
+                last_stride=2 if design == "course" else 1,
+            ),
+            nn.Conv2d(widths[-1], 1, 4, 1, 1),
+        )
         if init_weights:
             self.apply(init_normal_weights)
 

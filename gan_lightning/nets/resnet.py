@@ -16,10 +16,18 @@ Fully convolutional: any size that fits the stride pattern works at inference ti
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from torch import Tensor, nn
 
-from gan_lightning.nets.common import check_norm, conv_bias, init_normal_weights, norm_layer
-from gan_lightning.renamed import renamed_value
+from gan_lightning.nets.common import (
+    check_at_least,
+    check_multiple,
+    check_norm,
+    chosen_design,
+    conv_block,
+    init_normal_weights,
+)
 
 DESIGNS = ("course", "paper")
 
@@ -29,13 +37,9 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, width: int, norm: str = "batch", padding: str = "zeros") -> None:
         super().__init__()
-        bias = conv_bias(norm)
         self.body = nn.Sequential(
-            nn.Conv2d(width, width, 3, 1, 1, bias=bias, padding_mode=padding),
-            norm_layer(norm, width),
-            nn.ReLU(),
-            nn.Conv2d(width, width, 3, 1, 1, bias=bias, padding_mode=padding),
-            norm_layer(norm, width),
+            *conv_block(width, width, 3, 1, 1, norm, padding_mode=padding),
+            *conv_block(width, width, 3, 1, 1, norm, activation=None, padding_mode=padding),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -57,60 +61,40 @@ class ResnetGenerator(nn.Module):
         init_weights: bool = True,
     ) -> None:
         super().__init__()
-        design = renamed_value("design", design)
-        if design not in DESIGNS:
-            raise ValueError(f"design must be one of {', '.join(DESIGNS)}, got {design!r}")
+        design = chosen_design(design, DESIGNS)
         check_norm(norm)
-        if num_blocks < 0:
-            raise ValueError(f"num_blocks must be >= 0, got {num_blocks}")
+        check_at_least("num_blocks", num_blocks, 0)
         self.stride_product = 8 if design == "course" else 4
-        if image_size % self.stride_product:
-            raise ValueError(
-                f"image_size must be a multiple of {self.stride_product} for the {design} "
-                f"ResNet generator, got {image_size}"
-            )
+        check_multiple(
+            image_size,
+            self.stride_product,
+            str(self.stride_product),
+            f"the {design} ResNet generator's strides need it, change data.image_size",
+        )
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.image_size = image_size
         self.design = design
-        bias = conv_bias(norm)
         w = base_width
-        if design == "course":
-            widths = [in_channels, w, 2 * w, 4 * w]
+        if design == "course":  # three 4x4 stride-2 convs in, three transposed ones out
+            kernel, output_padding, padding = 4, 0, "zeros"
             encoder: list[nn.Module] = []
-            for w_in, w_out in zip(widths, widths[1:], strict=False):
-                encoder += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=bias), norm_layer(norm, w_out)]
-                encoder.append(nn.ReLU())
-            decoder: list[nn.Module] = []
-            for w_in, w_out in ((4 * w, 2 * w), (2 * w, w)):
-                decoder += [
-                    nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=bias),
-                    norm_layer(norm, w_out),
-                    nn.ReLU(),
-                ]
+            down_widths = [in_channels, w, 2 * w, 4 * w]
+        else:  # a 7x7 reflection-padded stem, two 3x3 stride-2 convs, and back
+            kernel, output_padding, padding = 3, 1, "reflect"
+            encoder = conv_block(in_channels, w, 7, 1, 3, norm, padding_mode="reflect")
+            down_widths = [w, 2 * w, 4 * w]
+        for w_in, w_out in pairwise(down_widths):
+            encoder += conv_block(w_in, w_out, kernel, 2, 1, norm)
+        decoder: list[nn.Module] = []
+        for w_in, w_out in ((4 * w, 2 * w), (2 * w, w)):
+            decoder += conv_block(
+                w_in, w_out, kernel, 2, 1, norm, transpose=True, output_padding=output_padding
+            )
+        if design == "course":
             decoder += [nn.ConvTranspose2d(w, out_channels, 4, 2, 1), nn.Tanh()]
-            padding = "zeros"
         else:
-            encoder = [
-                nn.Conv2d(in_channels, w, 7, 1, 3, bias=bias, padding_mode="reflect"),
-                norm_layer(norm, w),
-                nn.ReLU(),
-            ]
-            for w_in, w_out in ((w, 2 * w), (2 * w, 4 * w)):
-                encoder += [
-                    nn.Conv2d(w_in, w_out, 3, 2, 1, bias=bias),
-                    norm_layer(norm, w_out),
-                    nn.ReLU(),
-                ]
-            decoder = []
-            for w_in, w_out in ((4 * w, 2 * w), (2 * w, w)):
-                decoder += [
-                    nn.ConvTranspose2d(w_in, w_out, 3, 2, 1, output_padding=1, bias=bias),
-                    norm_layer(norm, w_out),
-                    nn.ReLU(),
-                ]
             decoder += [nn.Conv2d(w, out_channels, 7, 1, 3, padding_mode="reflect"), nn.Tanh()]
-            padding = "reflect"
         blocks = [ResidualBlock(4 * w, norm, padding) for _ in range(num_blocks)]
         self.encoder = nn.Sequential(*encoder)
         self.blocks = nn.Sequential(*blocks)

@@ -14,22 +14,46 @@ of strided transposed convolutions; D halves the resolution with 4x4 stride-2 co
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from gan_lightning.nets.common import init_normal_weights
+from gan_lightning.nets.common import (
+    check_choice,
+    conv_block,
+    doubling_widths,
+    downsampling,
+    halvings,
+    init_normal_weights,
+)
+from gan_lightning.nets.layers import with_condition, with_condition_maps
+from gan_lightning.nets.resnet import ResidualBlock
 
 ENCODER_KINDS = ("gru", "bow", "precomputed")
 
 
-def _power_of_two_steps(size: int, start: int, what: str) -> int:
-    """How many doublings take ``start`` to ``size``; a clear error when none does."""
-    steps = math.log2(size / start) if size >= start else -1
-    if steps < 0 or steps != int(steps):
-        raise ValueError(f"{what} must be {start} times a power of two, got {size}")
-    return int(steps)
+def _level_widths(image_size: int, base_width: int, what: str) -> list[int]:
+    """Widths from the image_size map in to the 4x4 map, doubling per level (uncapped).
+
+    Stage I reads them from 4x4 outwards; its discriminator, one level further in, uses all but
+    the 4x4 one for the maps its stride-2 convolutions make.
+    """
+    steps = halvings(image_size, 4)
+    if steps is None or steps < 1:
+        raise ValueError(
+            f"{what} must be 8 times a power of two (8, 16, 32, ...), got {image_size}"
+        )
+    return doubling_widths(base_width, steps + 1, cap=None)
+
+
+def _upsampling(widths: list[int], channels: int) -> list[nn.Module]:
+    """[Upsample x2 -> Conv 3x3 -> BatchNorm -> ReLU] between the widths, then Conv 3x3 -> tanh."""
+    layers: list[nn.Module] = []
+    for w_in, w_out in pairwise(widths):
+        layers += [nn.Upsample(scale_factor=2, mode="nearest"), *conv_block(w_in, w_out, 3, 1, 1)]
+    return [*layers, nn.Conv2d(widths[-1], channels, 3, 1, 1), nn.Tanh()]
 
 
 class TextEncoder(nn.Module):
@@ -51,16 +75,13 @@ class TextEncoder(nn.Module):
         kind: str = "gru",
     ) -> None:
         super().__init__()
-        if kind not in ENCODER_KINDS:
-            raise ValueError(f"kind must be one of {', '.join(ENCODER_KINDS)}, got {kind!r}")
+        check_choice("kind", kind, ENCODER_KINDS)
         self.vocab_size = vocab_size
         self.embedding_dim = embedding_dim
         self.output_dim = output_dim
         self.kind = kind
-        if kind == "precomputed":  # no word table: the vectors come with the batch
-            self.project = nn.Sequential(nn.Linear(embedding_dim, output_dim), nn.LeakyReLU(0.2))
-            return
-        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        if kind != "precomputed":  # precomputed: no word table, the vectors come with the batch
+            self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
         if kind == "gru":
             self.gru = nn.GRU(embedding_dim, output_dim, batch_first=True)
         else:
@@ -129,15 +150,6 @@ def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).mean()
 
 
-def _up(w_in: int, w_out: int) -> list[nn.Module]:
-    return [
-        nn.Upsample(scale_factor=2, mode="nearest"),
-        nn.Conv2d(w_in, w_out, 3, 1, 1, bias=False),
-        nn.BatchNorm2d(w_out),
-        nn.ReLU(),
-    ]
-
-
 class StageIGenerator(nn.Module):
     """(z, c) -> image_size x image_size image in [-1, 1]: Linear to a 4x4 map, then doublings."""
 
@@ -151,45 +163,30 @@ class StageIGenerator(nn.Module):
         init_weights: bool = True,
     ) -> None:
         super().__init__()
-        steps = _power_of_two_steps(image_size, 4, "the stage-I image_size")
-        if steps < 1:
-            raise ValueError(f"the stage-I image_size must be at least 8, got {image_size}")
+        widths = _level_widths(image_size, base_width, "the stage-I image_size")[::-1]
         self.latent_dim = latent_dim
         self.condition_dim = condition_dim
         self.image_size = image_size
         self.channels = channels
-        widths = [base_width * 2 ** (steps - i) for i in range(steps + 1)]  # 4x4 map outwards
         self.project = nn.Sequential(
             nn.Linear(latent_dim + condition_dim, widths[0] * 16, bias=False),
             nn.BatchNorm1d(widths[0] * 16),
             nn.ReLU(),
             nn.Unflatten(1, (widths[0], 4, 4)),
         )
-        layers: list[nn.Module] = []
-        for w_in, w_out in zip(widths, widths[1:], strict=False):
-            layers += _up(w_in, w_out)
-        layers += [nn.Conv2d(widths[-1], channels, 3, 1, 1), nn.Tanh()]
-        self.body = nn.Sequential(*layers)
+        self.body = nn.Sequential(*_upsampling(widths, channels))
         if init_weights:
             self.apply(init_normal_weights)
 
     def forward(self, z: Tensor, condition: Tensor) -> Tensor:
-        return self.body(self.project(torch.cat([z, condition.to(z.dtype)], dim=1)))
+        return self.body(self.project(with_condition(z, condition)))
 
 
-class _Residual(nn.Module):
-    def __init__(self, width: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(width, width, 3, 1, 1, bias=False),
-            nn.BatchNorm2d(width),
-            nn.ReLU(),
-            nn.Conv2d(width, width, 3, 1, 1, bias=False),
-            nn.BatchNorm2d(width),
-        )
+class _Residual(ResidualBlock):
+    """CycleGAN's residual block with BatchNorm, plus StackGAN's ReLU after the sum."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.relu(x + self.body(x))
+        return torch.relu(super().forward(x))
 
 
 class StageIIGenerator(nn.Module):
@@ -222,25 +219,16 @@ class StageIIGenerator(nn.Module):
         self.channels = channels
         wide = 2 * base_width
         self.encode = nn.Sequential(
-            nn.Conv2d(channels, base_width, 3, 1, 1),
-            nn.ReLU(),
-            nn.Conv2d(base_width, wide, 4, 2, 1, bias=False),
-            nn.BatchNorm2d(wide),
-            nn.ReLU(),
+            *conv_block(channels, base_width, 3, 1, 1, norm=None),
+            *conv_block(base_width, wide, 4, 2, 1),
         )
         self.join = nn.Sequential(
-            nn.Conv2d(wide + condition_dim, wide, 3, 1, 1, bias=False),
-            nn.BatchNorm2d(wide),
-            nn.ReLU(),
+            *conv_block(wide + condition_dim, wide, 3, 1, 1),
             *(_Residual(wide) for _ in range(num_residual)),
         )
         doublings = int(math.log2(scale)) + 1  # from input_size / 2 to input_size * scale
         widths = [max(wide // 2**i, 8) for i in range(doublings + 1)]
-        layers: list[nn.Module] = []
-        for w_in, w_out in zip(widths, widths[1:], strict=False):
-            layers += _up(w_in, w_out)
-        layers += [nn.Conv2d(widths[-1], channels, 3, 1, 1), nn.Tanh()]
-        self.decode = nn.Sequential(*layers)
+        self.decode = nn.Sequential(*_upsampling(widths, channels))
         if init_weights:
             self.apply(init_normal_weights)
 
@@ -250,9 +238,7 @@ class StageIIGenerator(nn.Module):
                 f"stage II was built for {self.input_size}px stage-I images, got "
                 f"{tuple(low.shape[-2:])}"
             )
-        features = self.encode(low)
-        maps = condition.to(features.dtype)[:, :, None, None].expand(-1, -1, *features.shape[2:])
-        return self.decode(self.join(torch.cat([features, maps], dim=1)))
+        return self.decode(self.join(with_condition_maps(self.encode(low), condition)))
 
 
 class StageDiscriminator(nn.Module):
@@ -273,26 +259,14 @@ class StageDiscriminator(nn.Module):
         init_weights: bool = True,
     ) -> None:
         super().__init__()
-        steps = _power_of_two_steps(image_size, 4, "the discriminator's image_size")
-        if steps < 1:
-            raise ValueError(f"the discriminator's image_size must be >= 8, got {image_size}")
+        widths = _level_widths(image_size, base_width, "the discriminator's image_size")[:-1]
         self.text_dim = text_dim
         self.image_size = image_size
         self.channels = channels
-        widths = [base_width * 2**i for i in range(steps)]
-        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2)]
-        for w_in, w_out in zip(widths, widths[1:], strict=False):
-            layers += [
-                nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(w_out),
-                nn.LeakyReLU(0.2),
-            ]
-        self.image_path = nn.Sequential(*layers)
+        self.image_path = nn.Sequential(*downsampling(channels, widths))
         self.text_path = nn.Sequential(nn.Linear(text_dim, text_features), nn.LeakyReLU(0.2))
         self.head = nn.Sequential(
-            nn.Conv2d(widths[-1] + text_features, widths[-1], 3, 1, 1, bias=False),
-            nn.BatchNorm2d(widths[-1]),
-            nn.LeakyReLU(0.2),
+            *conv_block(widths[-1] + text_features, widths[-1], 3, 1, 1, activation="leaky_relu"),
             nn.Conv2d(widths[-1], 1, 4, 1, 0),
             nn.Flatten(),
         )
@@ -305,5 +279,5 @@ class StageDiscriminator(nn.Module):
                 f"this discriminator judges {self.image_size}px images, got {image.shape[-1]}px"
             )
         features = self.image_path(image)
-        maps = self.text_path(text.to(features.dtype))[:, :, None, None].expand(-1, -1, 4, 4)
-        return self.head(torch.cat([features, maps], dim=1)).squeeze(1)
+        text_code = self.text_path(text.to(features.dtype))
+        return self.head(with_condition_maps(features, text_code)).squeeze(1)

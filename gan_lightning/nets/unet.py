@@ -16,21 +16,27 @@ the generator's only noise source: pix2pix found that an input z was simply igno
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor, nn
 
-from gan_lightning.nets.common import check_norm, conv_bias, init_normal_weights, norm_layer
+from gan_lightning.nets.common import (
+    check_at_least,
+    check_multiple,
+    check_norm,
+    conv_bias,
+    doubling_widths,
+    halvings,
+    init_normal_weights,
+    norm_layer,
+)
 
-MAX_WIDTH_MULTIPLIER = 8
 PRESETS = {"unet_256": 8, "unet_128": 7, "unet_64": 6}  # the names junyanz's code uses
 
 
 def default_num_downs(image_size: int) -> int:
     """Halvings that bring ``image_size`` down to 1x1 (the paper's bottleneck)."""
-    num_downs = int(math.log2(image_size)) if image_size > 0 else 0
-    if num_downs < 2 or 2**num_downs != image_size:
+    num_downs = halvings(image_size, 1)
+    if num_downs is None or num_downs < 2:
         raise ValueError(
             f"image_size={image_size} is not a power of two >= 4; set model.generator.num_downs "
             "so that image_size is a multiple of 2**num_downs"
@@ -61,24 +67,23 @@ class UnetGenerator(nn.Module):
         check_norm(norm)
         if num_downs is None:
             num_downs = default_num_downs(image_size)
-        if num_downs < 2:
-            raise ValueError(f"num_downs must be >= 2, got {num_downs}")
-        if image_size % 2**num_downs:
-            raise ValueError(
-                f"image_size={image_size} is not a multiple of 2**num_downs={2**num_downs}; "
-                "lower model.generator.num_downs or change data.image_size"
-            )
+        check_at_least("num_downs", num_downs, 2)
+        self.stride_product = 2**num_downs
+        check_multiple(
+            image_size,
+            self.stride_product,
+            f"2**num_downs={self.stride_product}",
+            "lower model.generator.num_downs or change data.image_size",
+        )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        if dropout_layers < 0:
-            raise ValueError(f"dropout_layers must be >= 0, got {dropout_layers}")
+        check_at_least("dropout_layers", dropout_layers, 0)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.image_size = image_size
         self.num_downs = num_downs
-        self.stride_product = 2**num_downs
         bias = conv_bias(norm)
-        widths = [base_width * min(2**i, MAX_WIDTH_MULTIPLIER) for i in range(num_downs)]
+        widths = doubling_widths(base_width, num_downs)
         innermost = num_downs - 1
 
         self.downs = nn.ModuleList()
