@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,8 @@ def build(node: DictConfig, where: str, **kwargs: Any) -> Any:
         cause = error.__cause__ or error
         if isinstance(cause, UserError):
             raise cause from None
-        raise UserError(f"{where}: {cause}") from None
+        nested = re.search(r"full_key: (\S+)", str(error))  # a node inside this one failed
+        raise UserError(f"{nested.group(1) if nested else where}: {cause}") from None
 
 
 def train(cfg: DictConfig) -> float | None:

@@ -78,18 +78,23 @@ CASES = [
         "error: model.lrr: gan_lightning.models.gan.GAN takes no argument 'lrr'; allowed: ",
     ),
     ("wrong type", ("trainer.max_epochs=abc",), 2, "error: trainer.max_epochs: expected int"),
-    ("wrong type, float", ("model.optimizer.lr=fast",), 2, "error: model.optimizer.lr: expected"),
+    (
+        "wrong type, float",
+        ("model.training.optimizer.lr=fast",),
+        2,
+        "error: model.training.optimizer.lr: expected",
+    ),
     (
         "negative batch size",
-        ("data.batch_size=-1",),
+        ("data.loader.batch_size=-1",),
         2,
-        "error: data: batch_size must be positive, got -1",
+        "error: data.loader: batch_size must be positive, got -1",
     ),
     (
         "bad choice",
-        ("model.on_nonfinite=maybe",),
+        ("model.training.on_nonfinite=maybe",),
         2,
-        "error: model: on_nonfinite must be one of stop, skip, got 'maybe'",
+        "error: model.training: on_nonfinite must be one of stop, skip, got 'maybe'",
     ),
     (
         "missing data dir",
@@ -105,7 +110,7 @@ CASES = [
     ),
     (
         "every image corrupt",
-        ("data=celeba", "paths.data_dir=BROKEN", "data.batch_size=2"),
+        ("data=celeba", "paths.data_dir=BROKEN", "data.loader.batch_size=2"),
         2,
         "error: BROKEN/celeba/img_align_celeba has 0 readable images",
     ),
@@ -137,7 +142,7 @@ CASES = [
     ),
     (
         "paired image that is not two halves",
-        (*TINY_PIX2PIX, "data=paired", "data.root=ODD_PAIRS", "data.num_workers=0"),
+        (*TINY_PIX2PIX, "data=paired", "data.root=ODD_PAIRS", "data.loader.num_workers=0"),
         2,
         "error: ODD_PAIRS/train/odd.jpg is 50x32, but a paired image holds A and B side by side",
     ),
@@ -145,7 +150,8 @@ CASES = [
         "image too small for the network",
         ("model=cyclegan", "data=unpaired", "data.root=UNPAIRED", "data.image_size=16"),
         2,
-        "error: model: image_size=16 is too small for a 3-layer seed PatchGAN (it needs >= 32)",
+        "error: model.discriminator_a: image_size=16 is too small for a 3-layer course PatchGAN "
+        "(it needs >= 32)",
     ),
     (
         "labels missing",
@@ -214,8 +220,9 @@ def test_bad_input(case, overrides, status, first_line, inputs, tmp_path):
 def test_a_corrupt_image_is_skipped_with_a_count(inputs, tmp_path):
     run_dir = tmp_path / "run"
     result = run_cli(
-        "model=dcgan", "data=celeba", f"paths.data_dir={inputs['CORRUPT']}", "data.num_workers=0",
-        "data.batch_size=8", "debug=fast_dev_run", run_dir=run_dir,
+        "model=dcgan", "data=celeba", f"paths.data_dir={inputs['CORRUPT']}",
+        "data.loader.num_workers=0", "data.loader.batch_size=8", "debug=fast_dev_run",
+        run_dir=run_dir,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "skipped 1 unreadable image(s)" in (run_dir / "train.log").read_text()

@@ -25,10 +25,10 @@ def test_help_lists_groups_and_options(tmp_path):
     assert "hparams_search: optuna" in result.stdout
 
 
-SMALL = ("data.batch_size=16",)
+SMALL = ("data.loader.batch_size=16",)
 CYCLEGAN_SMALL = (
     "data.image_size=32",
-    "data.num_workers=0",
+    "data.loader.num_workers=0",
     "model.generator_ab.base_width=8",
     "model.generator_ab.num_blocks=1",
     "model.discriminator_a.base_width=8",
@@ -37,10 +37,10 @@ MATRIX = [
     ("model=gan", "data=digits"),
     ("model=gan", "data=mnist"),
     ("model=gan", "data=svhn"),
-    ("model=gan", "data=celeba", "data.image_size=32", "data.num_workers=0"),
+    ("model=gan", "data=celeba", "data.image_size=32", "data.loader.num_workers=0"),
     ("model=dcgan", "data=mnist", "data.image_size=32"),
     ("model=dcgan", "data=svhn"),
-    ("model=dcgan", "data=celeba", "data.num_workers=0"),
+    ("model=dcgan", "data=celeba", "data.loader.num_workers=0"),
     ("model=dcgan", "data=digits", "data.image_size=32", "model.generator.design=course"),
     ("model=cgan", "data=digits"),
     ("model=cgan", "data=mnist"),
@@ -55,7 +55,7 @@ MATRIX = [
     ("experiment=mode_collapse_grid", "model.discriminator.minibatch_std=true"),
     ("experiment=mnist_cgan",),
     ("experiment=svhn_dcgan",),
-    ("experiment=celeba_dcgan", "data.num_workers=0"),
+    ("experiment=celeba_dcgan", "data.loader.num_workers=0"),
     ("model=cyclegan", "data=summer2winter", *CYCLEGAN_SMALL),
     (
         "model=cyclegan",
@@ -72,28 +72,28 @@ MATRIX = [
         "data=facades",
         *TINY_PIX2PIX[1:],
         "data.load_size=36",
-        "data.num_workers=0",
+        "data.loader.num_workers=0",
     ),
     (
         *TINY_PIX2PIX[:1],
         "data=paired",
         "data.root=${paths.data_dir}/facades",
         *TINY_PIX2PIX[1:],
-        "data.num_workers=0",
+        "data.loader.num_workers=0",
         "data.out_channels=1",
         "model.loss._target_=gan_lightning.losses.LeastSquaresLoss",
     ),
-    (*TINY_PIX2PIX[:1], "data=colorize", *TINY_PIX2PIX[1:], "data.num_workers=0"),
+    (*TINY_PIX2PIX[:1], "data=colorize", *TINY_PIX2PIX[1:], "data.loader.num_workers=0"),
     (*TINY_PIX2PIX[:1], "data=edges2digits", *TINY_PIX2PIX[1:]),
     (
         "experiment=facades_pix2pix",
         *TINY_PIX2PIX[1:],
         "data.load_size=36",
-        "data.num_workers=0",
+        "data.loader.num_workers=0",
         "model.generator.num_downs=5",
     ),
     ("experiment=edges2digits_pix2pix",),
-    ("experiment=celeba_colorize_pix2pix", "data.image_size=32", "data.num_workers=0"),
+    ("experiment=celeba_colorize_pix2pix", "data.image_size=32", "data.loader.num_workers=0"),
 ]
 
 
@@ -181,11 +181,14 @@ BAD_OVERRIDES = [
     (("+model.lrr=1",), "model.lrr: gan_lightning.models.gan.GAN takes no argument 'lrr'"),
     (("trainer.max_epochs=abc",), "trainer.max_epochs: expected int or null, got 'abc'"),
     (
-        ("model=gan2d", "data=ring", "model.d_steps=abc"),
-        "model.d_steps: expected int, got 'abc'",
+        ("model=gan2d", "data=ring", "model.training.d_steps=abc"),
+        "model.training.d_steps: expected int, got 'abc'",
     ),
-    (("model.optimizer.lr=fast",), "model.optimizer.lr: expected float or Tensor, got 'fast'"),
-    (("data.batch_size=-1",), "data: batch_size must be positive, got -1"),
+    (
+        ("model.training.optimizer.lr=fast",),
+        "model.training.optimizer.lr: expected float or Tensor, got 'fast'",
+    ),
+    (("data.loader.batch_size=-1",), "data.loader: batch_size must be positive, got -1"),
     (("trainer.precision=bf17",), "trainer.precision: expected "),
     (("model.loss._target_=gan_lightning.losses.Nope",), "model.loss._target_: cannot import"),
     (

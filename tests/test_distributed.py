@@ -21,13 +21,18 @@ from tests.test_cli import status_of
 CHECK = "gan_lightning.callbacks.ddp_check.DistributedSyncCheck"
 BATCHES = 3
 VARIANTS = {
-    "gan": ("model=gan", "data=digits", "data.batch_size=16"),
-    "gan2d": ("model=gan2d", "data=ring", "data.batch_size=32"),
-    "dcgan": ("model=dcgan", "data=svhn", "data.batch_size=8"),  # BatchNorm in G and D
-    "cgan": ("model=cgan", "data=mnist", "data.batch_size=16"),
+    "gan": ("model=gan", "data=digits", "data.loader.batch_size=16"),
+    "gan2d": ("model=gan2d", "data=ring", "data.loader.batch_size=32"),
+    "dcgan": ("model=dcgan", "data=svhn", "data.loader.batch_size=8"),  # BatchNorm in G and D
+    "cgan": ("model=cgan", "data=mnist", "data.loader.batch_size=16"),
     "cyclegan": (*TINY_CYCLEGAN, "data.root=${paths.data_dir}/unpaired"),
     # bfloat16 autocast (runs on the CPU too): the AMP path under DDP
-    "dcgan-bf16": ("model=dcgan", "data=svhn", "data.batch_size=8", "trainer.precision=bf16-mixed"),
+    "dcgan-bf16": (
+        "model=dcgan",
+        "data=svhn",
+        "data.loader.batch_size=8",
+        "trainer.precision=bf16-mixed",
+    ),
 }
 
 

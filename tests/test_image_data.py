@@ -13,6 +13,7 @@ from scipy.io import savemat
 
 from gan_lightning.data.celeba import CelebADataModule
 from gan_lightning.data.image_folder import ImageFolderDataset, list_images
+from gan_lightning.data.loading import LoaderOptions
 from gan_lightning.data.svhn import SVHNDataModule
 from gan_lightning.errors import UserError
 from tests.conftest import first_batch, write_faces, write_svhn
@@ -22,7 +23,7 @@ from tests.conftest import first_batch, write_faces, write_svhn
 
 def test_svhn_reads_mat_and_maps_label_10_to_0(tmp_path):
     x, y = write_svhn(tmp_path / "svhn" / "train_32x32.mat", 40)
-    dm = SVHNDataModule(data_dir=str(tmp_path), batch_size=8)
+    dm = SVHNDataModule(data_dir=str(tmp_path), loader=LoaderOptions(batch_size=8))
     images, labels = first_batch(dm)
     assert images.shape == (8, 3, 32, 32) and images.dtype == torch.float32
     assert images.min() >= -1 and images.max() <= 1
@@ -39,7 +40,9 @@ def test_svhn_reads_mat_and_maps_label_10_to_0(tmp_path):
 def test_svhn_split_selection_flat_layout_and_grey(tmp_path):
     write_svhn(tmp_path / "train_32x32.mat", 20, seed=0)
     x, _ = write_svhn(tmp_path / "test_32x32.mat", 12, seed=1)  # beside, not in svhn/
-    dm = SVHNDataModule(data_dir=str(tmp_path), split="test", batch_size=4, channels=1)
+    dm = SVHNDataModule(
+        data_dir=str(tmp_path), split="test", channels=1, loader=LoaderOptions(batch_size=4)
+    )
     images, _ = first_batch(dm)
     assert len(dm.train_set) == 12 and images.shape == (4, 1, 32, 32)
     with pytest.raises(ValueError, match="split"):
@@ -60,7 +63,7 @@ def test_svhn_corrupt_mat_names_the_file(tmp_path):
     write_svhn(path, 40)
     path.write_bytes(path.read_bytes()[:3000])
     with pytest.raises(UserError) as info:
-        SVHNDataModule(data_dir=str(tmp_path), batch_size=8).setup()
+        SVHNDataModule(data_dir=str(tmp_path), loader=LoaderOptions(batch_size=8)).setup()
     assert "train_32x32.mat" in str(info.value) and "\n" not in str(info.value)
 
 
@@ -102,7 +105,7 @@ def celeba_root(tmp_path: Path) -> Path:
 
 
 def test_celeba_batches_and_skips_the_truncated_file(celeba_root, caplog):
-    dm = CelebADataModule(data_dir=str(celeba_root), batch_size=4, num_workers=0, pin_memory=False)
+    dm = CelebADataModule(data_dir=str(celeba_root), loader=LoaderOptions(batch_size=4))
     with caplog.at_level(logging.WARNING):
         images, labels = first_batch(dm)
     assert images.shape == (4, 3, 64, 64) and images.dtype == torch.float32
@@ -118,15 +121,15 @@ def test_celeba_batches_and_skips_the_truncated_file(celeba_root, caplog):
 
 def test_celeba_grey_and_other_sizes(celeba_root):
     dm = CelebADataModule(
-        data_dir=str(celeba_root), batch_size=4, image_size=32, channels=1, crop_size=148,
-        num_workers=0, pin_memory=False,
+        data_dir=str(celeba_root), image_size=32, channels=1, crop_size=148,
+        loader=LoaderOptions(batch_size=4),
     )  # fmt: skip
     images, _ = first_batch(dm)
     assert images.shape == (4, 1, 32, 32)
 
 
 def test_celeba_missing_and_empty_folders(tmp_path):
-    dm = CelebADataModule(data_dir=str(tmp_path), num_workers=0)
+    dm = CelebADataModule(data_dir=str(tmp_path), loader=LoaderOptions())
     with pytest.raises(UserError) as info:
         dm.validate()
     message = str(info.value)
@@ -143,18 +146,16 @@ def test_celeba_missing_and_empty_folders(tmp_path):
 
 
 def test_celeba_fewer_images_than_a_batch(celeba_root):
-    with pytest.raises(UserError, match="batch_size"):
-        CelebADataModule(data_dir=str(celeba_root), batch_size=64, num_workers=0).setup()
+    with pytest.raises(UserError, match="fewer than batch_size=64; lower data.loader.batch_size"):
+        CelebADataModule(data_dir=str(celeba_root), loader=LoaderOptions(batch_size=64)).setup()
 
 
 def test_celeba_crop_larger_than_the_images(tmp_path):
     write_faces(tmp_path / "celeba" / "img_align_celeba", 4, size=(89, 109))
-    dm = CelebADataModule(data_dir=str(tmp_path), batch_size=2, num_workers=0)
+    dm = CelebADataModule(data_dir=str(tmp_path), loader=LoaderOptions(batch_size=2))
     with pytest.raises(UserError, match="crop_size=89"):
         dm.setup()
-    dm = CelebADataModule(
-        data_dir=str(tmp_path), batch_size=2, crop_size=89, num_workers=0, pin_memory=False
-    )
+    dm = CelebADataModule(data_dir=str(tmp_path), crop_size=89, loader=LoaderOptions(batch_size=2))
     assert first_batch(dm)[0].shape == (2, 3, 64, 64)
 
 
@@ -166,7 +167,7 @@ def test_celeba_failed_download_says_where_to_put_the_jpgs(tmp_path, monkeypatch
             raise RuntimeError("gdown is not installed\nsecond line")
 
     monkeypatch.setattr(torchvision.datasets, "CelebA", Offline)
-    dm = CelebADataModule(data_dir=str(tmp_path), download=True, num_workers=0)
+    dm = CelebADataModule(data_dir=str(tmp_path), download=True, loader=LoaderOptions())
     with pytest.raises(UserError) as info:
         dm.prepare_data()
     message = str(info.value)
@@ -176,12 +177,12 @@ def test_celeba_failed_download_says_where_to_put_the_jpgs(tmp_path, monkeypatch
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"batch_size": 0}, "batch_size"),
+        ({"loader": {"batch_size": 0}}, "batch_size"),
         ({"image_size": 0}, "image_size"),
         ({"crop_size": 0}, "crop_size"),
         ({"channels": 4}, "channels"),
         ({"num_classes": 10}, "num_classes"),
-        ({"num_workers": -1}, "num_workers"),
+        ({"loader": {"num_workers": -1}}, "num_workers"),
     ],
 )
 def test_celeba_bad_constructor_arguments(kwargs, match):
@@ -235,7 +236,7 @@ def test_decode_failure_mid_epoch_falls_back_to_the_next_image(tmp_path, caplog)
 
 def test_real_celeba_sample(shared_data):
     dm = CelebADataModule(
-        data_dir=str(shared_data), batch_size=8, image_size=64, num_workers=0, pin_memory=False
+        data_dir=str(shared_data), image_size=64, loader=LoaderOptions(batch_size=8)
     )
     images, labels = first_batch(dm)
     assert len(dm.train_set) == 32
@@ -246,5 +247,7 @@ def test_real_celeba_sample(shared_data):
 
 def test_celeba_flat_layout(tmp_path):
     write_faces(tmp_path / "img_align_celeba", 8)
-    images, _ = first_batch(CelebADataModule(data_dir=str(tmp_path), batch_size=4, num_workers=0))
+    images, _ = first_batch(
+        CelebADataModule(data_dir=str(tmp_path), loader=LoaderOptions(batch_size=4))
+    )
     assert images.shape == (4, 3, 64, 64)

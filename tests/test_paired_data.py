@@ -16,6 +16,7 @@ from gan_lightning.data.derived_pairs import (
     outline,
     to_grey,
 )
+from gan_lightning.data.loading import LoaderOptions
 from gan_lightning.data.paired import PairedDataModule
 from gan_lightning.errors import UserError
 from tests.conftest import (
@@ -27,8 +28,8 @@ from tests.conftest import (
 )
 
 
-def paired(root, **kwargs) -> PairedDataModule:
-    defaults = dict(batch_size=2, image_size=32, num_workers=0, pin_memory=False)
+def paired(root, batch_size=2, **kwargs) -> PairedDataModule:
+    defaults = dict(image_size=32, loader=LoaderOptions(batch_size=batch_size))
     return PairedDataModule(str(root), **{**defaults, **kwargs})
 
 
@@ -124,7 +125,9 @@ def test_missing_set_names_the_folder_and_the_archive(tmp_path):
 
 def test_too_few_pairs_for_the_batch(tmp_path):
     write_side_by_side(tmp_path / "train", 2)
-    with pytest.raises(UserError, match="2 training pairs, fewer than batch_size=4"):
+    with pytest.raises(
+        UserError, match="2 training pairs, fewer than batch_size=4; lower data.loader.batch_size"
+    ):
         paired(tmp_path, batch_size=4).setup("fit")
 
 
@@ -164,7 +167,9 @@ def test_failed_download_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
 # --- colorize ------------------------------------------------------------------------------------
 def test_colorize_input_is_the_luma_of_the_target(tmp_path):
     write_faces(tmp_path / "faces", 20, size=(40, 50))
-    data = ColorizeDataModule(str(tmp_path / "faces"), batch_size=4, image_size=32, num_workers=0)
+    data = ColorizeDataModule(
+        str(tmp_path / "faces"), image_size=32, loader=LoaderOptions(batch_size=4)
+    )
     grey, colour = first_batch(data)
     assert grey.shape == (4, 1, 32, 32) and colour.shape == (4, 3, 32, 32)
     assert torch.allclose(grey, to_grey(colour, 1), atol=1e-6)
@@ -176,7 +181,7 @@ def test_colorize_input_is_the_luma_of_the_target(tmp_path):
 def test_colorize_grey_as_three_channels(tmp_path):
     write_faces(tmp_path / "faces", 10, size=(40, 50))
     data = ColorizeDataModule(
-        str(tmp_path / "faces"), batch_size=2, image_size=32, in_channels=3, num_workers=0
+        str(tmp_path / "faces"), image_size=32, in_channels=3, loader=LoaderOptions(batch_size=2)
     )
     grey, _ = first_batch(data)
     assert grey.shape[1] == 3 and torch.equal(grey[:, 0], grey[:, 2])
@@ -202,7 +207,7 @@ def test_outline_surrounds_the_strokes_and_is_dark_inside_them():
 
 def test_edges2digits_from_idx_files(tmp_path):
     data_dir = write_mnist(tmp_path / "mnist", train=64, test=16)
-    data = EdgesToDigitsDataModule(str(data_dir), batch_size=8)
+    data = EdgesToDigitsDataModule(str(data_dir), loader=LoaderOptions(batch_size=8))
     edges, digits = first_batch(data)
     assert edges.shape == digits.shape == (8, 1, 32, 32)
     assert edges.min() >= -1 and digits.max() <= 1

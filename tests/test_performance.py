@@ -14,8 +14,8 @@ import torch
 
 from gan_lightning.callbacks.speed import SpeedOptions, is_channels_last
 from gan_lightning.data.in_memory import InMemoryImageDataset, batch_loader
-from gan_lightning.training.running_means import RunningMeans
 from gan_lightning.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+from gan_lightning.training.running_means import RunningMeans
 from tests.conftest import REPO_ROOT, quiet_trainer
 from tests.test_adversarial import loader, make_gan
 
@@ -33,7 +33,7 @@ def test_batched_fetch_equals_the_per_sample_path():
 def test_batch_loader_yields_whole_shuffled_batches():
     images = torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1).expand(10, 1, 2, 2).contiguous()
     torch.manual_seed(0)
-    batches = list(batch_loader(InMemoryImageDataset(images, torch.arange(10)), 4, 0, False))
+    batches = list(batch_loader(InMemoryImageDataset(images, torch.arange(10)), {"batch_size": 4}))
     assert len(batches) == 2  # drop_last: 10 images make 2 batches of 4
     seen = torch.cat([labels for _, labels in batches]).tolist()
     assert len(set(seen)) == 8 and seen != sorted(seen)

@@ -170,7 +170,7 @@ def test_command_line_fp16_run_checkpoints_both_scalers(tmp_path):
         "trainer.precision=16-mixed",
         "trainer.max_epochs=1",
         "trainer.limit_train_batches=3",
-        "model.d_grad_clip=1.0",
+        "model.training.d_grad_clip=1.0",
         run_dir=run_dir,
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -43,8 +43,8 @@ def test_dcgan_trains_on_real_celeba_faces(shared_data, tmp_path):
     run_dir = tmp_path / "run"
     result = run_cli(
         "model=dcgan", "data=celeba", f"data.data_dir={shared_data / 'celeba_89x109'}",
-        "data.crop_size=89", "data.image_size=32", "data.batch_size=32", "data.num_workers=1",
-        "trainer.max_steps=300", run_dir=run_dir,
+        "data.crop_size=89", "data.image_size=32", "data.loader.batch_size=32",
+        "data.loader.num_workers=1", "trainer.max_steps=300", run_dir=run_dir,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = finished_metrics(run_dir)

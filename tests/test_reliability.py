@@ -323,7 +323,7 @@ def test_divergence_exits_3_and_keeps_the_last_good_checkpoint(tmp_path):
     """lr x 1e30 after the first epoch (StepLR) blows the weights up in the second."""
     run_dir = tmp_path / "run"
     scheduler = (
-        "model.scheduler={_target_:torch.optim.lr_scheduler.StepLR,"
+        "model.training.scheduler={_target_:torch.optim.lr_scheduler.StepLR,"
         "_partial_:true,step_size:1,gamma:1e30}"
     )
     result = run_cli(*QUICK, "trainer.max_epochs=5", scheduler, run_dir=run_dir)

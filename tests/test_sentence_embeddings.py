@@ -19,6 +19,7 @@ from gan_lightning.data.captions import (
     THIN_TEMPLATES,
     DigitCaptionsDataModule,
 )
+from gan_lightning.data.loading import LoaderOptions
 from gan_lightning.errors import UserError
 from gan_lightning.models.adversarial import CHECKPOINT_KEY
 from gan_lightning.models.stackgan import StackGAN
@@ -133,7 +134,10 @@ def test_precomputed_encoder_projects_vectors_and_refuses_token_ids():
 def test_digit_captions_come_as_their_vectors(mnist_root, tmp_path):
     path = write_digit_embeddings(tmp_path / "digits.pt")
     datamodule = DigitCaptionsDataModule(
-        str(mnist_root), batch_size=8, image_size=16, embeddings_file=str(path)
+        str(mnist_root),
+        image_size=16,
+        embeddings_file=str(path),
+        loader=LoaderOptions(batch_size=8),
     )
     images, text, lengths, labels = first_batch(datamodule)
     assert images.shape == (8, 1, 16, 16)
@@ -151,7 +155,10 @@ def test_digit_captions_come_as_their_vectors(mnist_root, tmp_path):
 def test_training_captions_missing_from_the_file_are_one_line(mnist_root, tmp_path):
     path = write_digit_embeddings(tmp_path / "few.pt", every_digit_caption()[:30])
     datamodule = DigitCaptionsDataModule(
-        str(mnist_root), batch_size=8, image_size=16, embeddings_file=str(path)
+        str(mnist_root),
+        image_size=16,
+        embeddings_file=str(path),
+        loader=LoaderOptions(batch_size=8),
     )
     with pytest.raises(UserError, match=r"of \d+ training captions have no vector in") as error:
         datamodule.setup("fit")
@@ -188,7 +195,11 @@ def test_word_dropout_has_no_words_to_drop():
 def test_encoder_and_data_must_agree_on_the_text(mnist_root, tmp_path, nets, with_file, message):
     path = str(write_digit_embeddings(tmp_path / "e.pt")) if with_file else None
     datamodule = DigitCaptionsDataModule(
-        str(mnist_root), batch_size=8, image_size=16, vocab_size=40, embeddings_file=path
+        str(mnist_root),
+        image_size=16,
+        vocab_size=40,
+        embeddings_file=path,
+        loader=LoaderOptions(batch_size=8),
     )
     with pytest.raises(UserError, match=message) as error:
         quiet_trainer(max_steps=1).fit(make_model(nets()), datamodule=datamodule)
@@ -198,7 +209,10 @@ def test_encoder_and_data_must_agree_on_the_text(mnist_root, tmp_path, nets, wit
 def test_trains_both_stages_on_vectors_and_keeps_the_grid_vectors(mnist_root, tmp_path):
     path = write_digit_embeddings(tmp_path / "e.pt")
     datamodule = DigitCaptionsDataModule(
-        str(mnist_root), batch_size=8, image_size=16, embeddings_file=str(path)
+        str(mnist_root),
+        image_size=16,
+        embeddings_file=str(path),
+        loader=LoaderOptions(batch_size=8),
     )
     model = make_model(precomputed_nets(), stage="1")
     model.run_config = {"model": {}}

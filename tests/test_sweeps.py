@@ -21,13 +21,13 @@ def read_summary(sweep_dir):
 
 
 def test_a_sweep_gives_each_run_its_folder_and_a_summary(tmp_path):
-    result, sweep_dir = run_sweep(tmp_path, "model.optimizer.lr=1e-4,2e-4", *QUICK)
+    result, sweep_dir = run_sweep(tmp_path, "model.training.optimizer.lr=1e-4,2e-4", *QUICK)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = read_summary(sweep_dir)
     assert [row["run"] for row in rows] == ["0", "1"]
     assert [row["status"] for row in rows] == ["completed", "completed"]
-    assert "model.optimizer.lr=0.0001" in rows[0]["overrides"]
-    assert "model.optimizer.lr=0.0002" in rows[1]["overrides"]
+    assert "model.training.optimizer.lr=0.0001" in rows[0]["overrides"]
+    assert "model.training.optimizer.lr=0.0002" in rows[1]["overrides"]
     for row in rows:
         assert math.isfinite(float(row["train/g_loss_epoch"]))
         run = sweep_dir / row["run"]
@@ -44,8 +44,8 @@ def test_a_sweep_gives_each_run_its_folder_and_a_summary(tmp_path):
 def test_a_failing_run_does_not_stop_the_others(tmp_path):
     result, sweep_dir = run_sweep(
         tmp_path,
-        "data.batch_size=0,16",  # run 0: a bad value (our error); run 1 fine
-        "model.optimizer.lr=-1,2e-4",  # lr=-1: torch's ValueError, a crash inside fit
+        "data.loader.batch_size=0,16",  # run 0: a bad value (our error); run 1 fine
+        "model.training.optimizer.lr=-1,2e-4",  # lr=-1: torch's ValueError, a crash inside fit
         *QUICK,
     )
     assert result.returncode == 1  # the sweep says something failed, after every run ran
@@ -54,10 +54,12 @@ def test_a_failing_run_does_not_stop_the_others(tmp_path):
         for row in read_summary(sweep_dir)
     }
     assert len(rows) == 4
-    good = rows["data.batch_size=16 model.optimizer.lr=0.0002"]
+    good = rows["data.loader.batch_size=16 model.training.optimizer.lr=0.0002"]
     assert good["status"] == "completed" and math.isfinite(float(good["train/d_loss_epoch"]))
-    assert "batch_size must be positive" in rows["data.batch_size=0 model.optimizer.lr=-1"]["error"]
-    assert "Invalid learning rate" in rows["data.batch_size=16 model.optimizer.lr=-1"]["error"]
+    bad_batch = rows["data.loader.batch_size=0 model.training.optimizer.lr=-1"]
+    bad_lr = rows["data.loader.batch_size=16 model.training.optimizer.lr=-1"]
+    assert "batch_size must be positive" in bad_batch["error"]
+    assert "Invalid learning rate" in bad_lr["error"]
     assert [row["status"] for row in rows.values()].count("failed") == 3
     assert "sweep: 1 of 4 runs completed" in result.stdout
     assert json.loads((sweep_dir / "summary.json").read_text())[0]["status"] == "failed"
@@ -75,12 +77,16 @@ def test_optuna_search_runs_trials_and_reports_the_best(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     best = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
-    assert set(best["best_params"]) == {"model.optimizer.lr", "model.d_steps", "data.batch_size"}
+    assert set(best["best_params"]) == {
+        "model.training.optimizer.lr",
+        "model.training.d_steps",
+        "data.loader.batch_size",
+    }
     rows = read_summary(sweep_dir)
     assert len(rows) == 2 and all(row["status"] == "completed" for row in rows)
     values = [float(row["train/g_loss_epoch"]) for row in rows]
     assert best["best_value"] == min(values)  # minimize: the best trial is the lowest one
-    lrs = {row["overrides"].split("model.optimizer.lr=")[1].split()[0] for row in rows}
+    lrs = {row["overrides"].split("model.training.optimizer.lr=")[1].split()[0] for row in rows}
     assert len(lrs) == 2  # the sampler proposed a new value for the second trial
 
 

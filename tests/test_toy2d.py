@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from gan_lightning.data.loading import LoaderOptions
 from gan_lightning.data.toy2d import GaussianMixtureDataModule, mixture_centers, sample_mixture
 from gan_lightning.metrics.modes import mode_statistics
 from gan_lightning.nets.dcgan import DCGANDiscriminator
@@ -30,7 +31,7 @@ def test_grid_centres():
 
 
 def test_data_module_batches_points_and_uses_papers_std():
-    dm = GaussianMixtureDataModule("grid", num_samples=2000, batch_size=100)
+    dm = GaussianMixtureDataModule("grid", num_samples=2000, loader=LoaderOptions(batch_size=100))
     points, modes = first_batch(dm)
     assert points.shape == (100, 2) and modes.shape == (100,)
     assert dm.std == 0.05
@@ -102,8 +103,10 @@ def test_model_pack_must_match_the_discriminator():
     from gan_lightning.losses import NonSaturatingLoss
     from gan_lightning.models.gan2d import PointGAN
     from gan_lightning.nets.mlp import MLPGenerator
+    from gan_lightning.training.options import TrainingOptions
 
     generator = MLPGenerator(2, [2], [8], dropout=0.0, output_activation="none")
     discriminator = MLPDiscriminator([2], [8], pack=2)
     with pytest.raises(ValueError, match=r"model.pack=1 but the discriminator takes packs of 2"):
-        PointGAN(generator, discriminator, NonSaturatingLoss(), torch.optim.Adam, latent_dim=2)
+        options = TrainingOptions(torch.optim.Adam)
+        PointGAN(generator, discriminator, NonSaturatingLoss(), options, latent_dim=2)

@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gan_lightning.data.loading import LoaderOptions
 from gan_lightning.data.unpaired import UnpairedDataModule, UnpairedDataset
 from gan_lightning.errors import UserError
 from tests.conftest import first_batch, write_domain, write_unpaired
 
 
-def make(root: Path, **kwargs) -> UnpairedDataModule:
-    defaults = dict(batch_size=2, image_size=16, load_size=20, num_workers=0, pin_memory=False)
+def make(root: Path, batch_size: int = 2, **kwargs) -> UnpairedDataModule:
+    defaults = dict(image_size=16, load_size=20, loader=LoaderOptions(batch_size=batch_size))
     return UnpairedDataModule(str(root), **{**defaults, **kwargs})
 
 

@@ -47,6 +47,7 @@ from pytorch_lightning.loggers import CSVLogger
 from torch.utils.data import DataLoader
 
 from gan_lightning.data.in_memory import InMemoryImageDataset, batch_loader
+from gan_lightning.data.loading import LoaderOptions
 
 MODELS = {  # name -> (overrides, image shape, (warm-up batches, timed batches, repeats))
     "mlp_gan_28": (["model=gan", "data=mnist"], (1, 28, 28), (20, 100, 15)),
@@ -71,7 +72,7 @@ def make_loader(shape: tuple[int, int, int], batch_size: int, batches: int) -> D
     )
     labels = torch.randint(0, 10, (images.shape[0],), generator=generator)
     return batch_loader(
-        InMemoryImageDataset(images, labels), batch_size, num_workers=0, pin_memory=False
+        InMemoryImageDataset(images, labels), LoaderOptions(batch_size, pin_memory=False)
     )
 
 
@@ -226,7 +227,7 @@ def mnist_epoch_data_time(data_dir: Path, batch_size: int = 64) -> dict:
     index (the data module's loader) and per sample (the path it replaced)."""
     from gan_lightning.data.mnist import MNISTDataModule
 
-    datamodule = MNISTDataModule(data_dir=str(data_dir), batch_size=batch_size)
+    datamodule = MNISTDataModule(data_dir=str(data_dir), loader=LoaderOptions(batch_size))
     datamodule.setup("fit")
     images, batched = epoch_seconds(datamodule.train_dataloader())
     per_sample_loader = DataLoader(

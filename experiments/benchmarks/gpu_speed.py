@@ -139,7 +139,7 @@ def measure(
                 *overrides,
                 *extra,
                 f"data.image_size={size}",
-                f"data.batch_size={batch_size}",
+                f"data.loader.batch_size={batch_size}",
                 f"trainer.precision={settings.get('precision', '32-true')}",
                 f"trainer.accelerator={'gpu' if device == 'cuda' else 'cpu'}",
                 f"trainer.benchmark={str(settings.get('benchmark', False)).lower()}",

@@ -52,7 +52,9 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--classifier", required=True)
     args = parser.parse_args()
-    dm = MNISTDataModule(data_dir=args.data_dir, image_size=args.image_size, batch_size=500)
+    dm = MNISTDataModule(
+        data_dir=args.data_dir, image_size=args.image_size, loader={"batch_size": 500}
+    )
     dm.setup("fit")
     images = dm.train_set.images.float() / 127.5 - 1
     labels = dm.train_set.labels

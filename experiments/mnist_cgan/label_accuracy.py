@@ -28,7 +28,7 @@ def digit_classifier() -> nn.Module:
 
 
 def split(data_dir: str, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-    dm = MNISTDataModule(data_dir=data_dir, split=name, batch_size=1)
+    dm = MNISTDataModule(data_dir=data_dir, split=name, loader={"batch_size": 1})
     dm.setup()
     return dm.train_set.images.float() / 127.5 - 1, dm.train_set.labels
 

@@ -39,7 +39,13 @@ from gan_lightning.metrics.classifier import train_classifier
 from gan_lightning.models.adversarial import CHECKPOINT_KEY
 from gan_lightning.models.stackgan import draw
 from gan_lightning.nets.stackgan import TextEncoder
-from gan_lightning.text import SentenceEmbeddings, Vocabulary, save_sentence_embeddings, tokenize
+from gan_lightning.text import (
+    SentenceEmbeddings,
+    Vocabulary,
+    encode_captions,
+    save_sentence_embeddings,
+    tokenize,
+)
 
 HERE = Path(__file__).resolve().parent
 NETS = ["text_encoder", "conditioning", "stage1", "conditioning2", "stage2"]
@@ -104,10 +110,8 @@ class CaptionInput:
             sys.exit("this checkpoint reads sentence vectors: add --sentence-vectors random-words")
 
     def __call__(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.table is not None:
-            return self.table.lookup(captions), torch.ones(len(captions), dtype=torch.long)
-        tokens, lengths, _ = self.vocabulary.encode(captions, 64)
-        return tokens, lengths
+        words = None if self.vocabulary is None else self.vocabulary.words
+        return encode_captions(captions, words, self.table)
 
 
 @torch.no_grad()

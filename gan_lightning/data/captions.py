@@ -25,16 +25,14 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
 from PIL import Image
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from torchvision.transforms.functional import center_crop, pil_to_tensor, resize
 
 from gan_lightning.data.image_folder import IMAGE_SUFFIXES, convert_image, drop_unreadable
-from gan_lightning.data.in_memory import keep_batch
-from gan_lightning.data.loading import check_loader_args, train_loader
+from gan_lightning.data.loading import ImageDataModule, LoaderArg
 from gan_lightning.data.mnist import MNISTDataModule
 from gan_lightning.data.transforms import fit_images, to_signed_unit
 from gan_lightning.errors import UserError
@@ -105,8 +103,8 @@ class CaptionedImageDataset(Dataset):
         return images[0], tokens[0], lengths[0], labels[0]
 
 
-class CaptionedDataModule(pl.LightningDataModule):
-    """What both caption sources share: the vocabulary, encoding and the loader.
+class CaptionedDataModule(ImageDataModule):
+    """What both caption sources share: the vocabulary and the encoding of the captions.
 
     ``vocab_size`` caps the vocabulary (``<pad>``, ``<unk>`` and the most frequent training
     words); the text encoder's embedding is built with that many rows, so the model config
@@ -122,28 +120,20 @@ class CaptionedDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        batch_size: int,
         image_size: int,
         channels: int,
         vocab_size: int,
         max_length: int,
-        num_workers: int,
-        pin_memory: bool,
         embeddings_file: str | None = None,
+        loader: LoaderArg = None,
     ) -> None:
-        super().__init__()
-        check_loader_args(batch_size, image_size, channels, num_workers)
+        super().__init__(image_size, channels, loader)
         if vocab_size < 3:
             raise ValueError(f"vocab_size must be >= 3 (<pad>, <unk>, a word), got {vocab_size}")
         if max_length < 1:
             raise ValueError(f"max_length must be positive, got {max_length}")
-        self.batch_size = batch_size
-        self.image_size = image_size
-        self.channels = channels
         self.vocab_size = vocab_size
         self.max_length = max_length
-        self.num_workers = num_workers
-        self.pin_memory = pin_memory
         self.embeddings_file = Path(embeddings_file) if embeddings_file else None
         self.train_set: CaptionedImageDataset | None = None
         self.vocabulary: Vocabulary | None = None
@@ -162,15 +152,9 @@ class CaptionedDataModule(pl.LightningDataModule):
                 "data.embeddings_file=null to learn the text encoder from the words"
             )
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_set is not None:
-            return
+    def build(self) -> None:
         dataset = self.load()
-        if len(dataset) < self.batch_size:
-            raise UserError(
-                f"the data set has {len(dataset)} images, fewer than batch_size="
-                f"{self.batch_size}; lower data.batch_size"
-            )
+        self.check_fills_a_batch(len(dataset), f"the data set has {len(dataset)} images")
         self.train_set = dataset
         if self.embeddings_file is not None:
             self.embeddings = SentenceEmbeddings.load(self.embeddings_file)
@@ -219,16 +203,6 @@ class CaptionedDataModule(pl.LightningDataModule):
                 break
         return [seen[i % len(seen)] for i in range(n)]
 
-    def train_dataloader(self) -> DataLoader:
-        assert self.train_set is not None, "call setup() first"
-        return train_loader(
-            self.train_set,
-            self.batch_size,
-            self.num_workers,
-            self.pin_memory,
-            collate_fn=keep_batch,
-        )
-
 
 # --- a real on-disk format ------------------------------------------------------------------------
 class CaptionedImageDataModule(CaptionedDataModule):
@@ -246,25 +220,14 @@ class CaptionedImageDataModule(CaptionedDataModule):
         images_dir: str = "images",
         text_dir: str = "text",
         captions_file: str | None = "captions.jsonl",
-        batch_size: int = 64,
         image_size: int = 32,
         channels: int = 3,
         vocab_size: int = 5000,
         max_length: int = 24,
-        num_workers: int = 0,
-        pin_memory: bool = False,
         embeddings_file: str | None = None,
+        loader: LoaderArg = None,
     ) -> None:
-        super().__init__(
-            batch_size,
-            image_size,
-            channels,
-            vocab_size,
-            max_length,
-            num_workers,
-            pin_memory,
-            embeddings_file,
-        )
+        super().__init__(image_size, channels, vocab_size, max_length, embeddings_file, loader)
         self.root = Path(root)
         self.images_dir = self.root / images_dir
         self.text_dir = self.root / text_dir
@@ -425,30 +388,19 @@ class DigitCaptionsDataModule(CaptionedDataModule):
         self,
         data_dir: str = "data",
         split: str = "train",
-        batch_size: int = 64,
         image_size: int = 32,
         channels: int = 1,
         captions_per_image: int = 4,
         vocab_size: int = 64,
         max_length: int = 8,
         seed: int = 0,
-        num_workers: int = 0,
-        pin_memory: bool = False,
         embeddings_file: str | None = None,
+        loader: LoaderArg = None,
     ) -> None:
-        super().__init__(
-            batch_size,
-            image_size,
-            channels,
-            vocab_size,
-            max_length,
-            num_workers,
-            pin_memory,
-            embeddings_file,
-        )
+        super().__init__(image_size, channels, vocab_size, max_length, embeddings_file, loader)
         if captions_per_image < 1:
             raise ValueError(f"captions_per_image must be >= 1, got {captions_per_image}")
-        self.mnist = MNISTDataModule(data_dir=data_dir, split=split, batch_size=batch_size)
+        self.mnist = MNISTDataModule(data_dir=data_dir, split=split)
         self.captions_per_image = captions_per_image
         self.seed = seed
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytorch_lightning as pl
 from PIL import Image
-from torch.utils.data import DataLoader
 from torchvision import transforms
 
 from gan_lightning.data.image_folder import ImageFolderDataset, list_images, pil_to_signed_unit
-from gan_lightning.data.loading import check_loader_args, train_loader
+from gan_lightning.data.loading import (
+    DownloadableData,
+    ImageDataModule,
+    LoaderArg,
+    LoaderOptions,
+)
 from gan_lightning.errors import UserError
 
 HOW_TO_FIX = (
@@ -24,7 +27,7 @@ HOW_TO_FIX = (
 )
 
 
-class CelebADataModule(pl.LightningDataModule):
+class CelebADataModule(DownloadableData, ImageDataModule):
     """Unlabelled (``num_classes=None``) faces from ``<data_dir>/celeba/img_align_celeba/*.jpg``
     (or ``<data_dir>/img_align_celeba/``).
 
@@ -32,34 +35,27 @@ class CelebADataModule(pl.LightningDataModule):
     whole face of the official 178x218 images; use half the crop for the 89x109 downscaled copies.
     """
 
+    default_loader = LoaderOptions(batch_size=64, num_workers=2)
+
     def __init__(
         self,
         data_dir: str = "data",
         download: bool = False,
-        batch_size: int = 64,
         image_size: int = 64,
         channels: int = 3,
         crop_size: int = 178,
         num_classes: int | None = None,
-        num_workers: int = 2,
-        pin_memory: bool = True,
+        loader: LoaderArg = None,
     ) -> None:
-        super().__init__()
-        check_loader_args(batch_size, image_size, channels, num_workers)
+        super().__init__(image_size, channels, loader)
         if crop_size < 1:
             raise ValueError(f"crop_size must be positive, got {crop_size}")
         if num_classes is not None:
             raise ValueError(f"num_classes must be None for CelebA (unlabelled), got {num_classes}")
         self.data_dir = data_dir
         self.download = download
-        self.batch_size = batch_size
-        self.image_size = image_size
-        self.channels = channels
         self.crop_size = crop_size
         self.num_classes = num_classes
-        self.num_workers = num_workers
-        self.pin_memory = pin_memory
-        self.train_set: ImageFolderDataset | None = None
 
     @property
     def image_dir(self) -> Path:
@@ -77,26 +73,18 @@ class CelebADataModule(pl.LightningDataModule):
             return f"no images in {folder}/ (expected jpgs such as 000001.jpg); {HOW_TO_FIX}"
         return None
 
-    def validate(self) -> None:
-        """Fail before training starts when the images are missing and cannot be downloaded."""
-        problem = self._problem()
-        if problem and not self.download:
-            raise UserError(problem)
+    def _download(self) -> None:
+        from torchvision.datasets import CelebA
 
-    def prepare_data(self) -> None:
-        if self._problem() and self.download:
-            from torchvision.datasets import CelebA
-
-            try:
-                CelebA(root=self.data_dir, split="all", download=True)
-            except Exception as error:  # gdown missing, no network, Drive quota: same fix for all
-                reason = str(error).replace("\n", " ") or type(error).__name__
-                raise UserError(
-                    f"CelebA download failed ({reason}); instead put the aligned jpgs "
-                    f"(img_align_celeba.zip unpacked) in {self.image_dir.resolve()}/ and set "
-                    "data.download=false"
-                ) from None
-        self.validate()
+        try:
+            CelebA(root=self.data_dir, split="all", download=True)
+        except Exception as error:  # gdown missing, no network, Drive quota: same fix for all
+            reason = str(error).replace("\n", " ") or type(error).__name__
+            raise UserError(
+                f"CelebA download failed ({reason}); instead put the aligned jpgs "
+                f"(img_align_celeba.zip unpacked) in {self.image_dir.resolve()}/ and set "
+                "data.download=false"
+            ) from None
 
     def make_transform(self) -> transforms.Compose:
         return transforms.Compose(
@@ -107,20 +95,14 @@ class CelebADataModule(pl.LightningDataModule):
             ]
         )
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_set is not None:
-            return
-        problem = self._problem()
-        if problem:
-            raise UserError(problem)
+    def build(self) -> None:
+        self.require_present()
         dataset = ImageFolderDataset(
             list_images(self.image_dir), self.make_transform(), self.channels
         )
-        if len(dataset) < self.batch_size:
-            raise UserError(
-                f"{self.image_dir.resolve()} has {len(dataset)} readable images, fewer than "
-                f"batch_size={self.batch_size}; lower data.batch_size"
-            )
+        self.check_fills_a_batch(
+            len(dataset), f"{self.image_dir.resolve()} has {len(dataset)} readable images"
+        )
         self._check_crop(dataset.files[0])
         self.train_set = dataset
 
@@ -134,7 +116,3 @@ class CelebADataModule(pl.LightningDataModule):
                 f"({width}x{height}, e.g. {path.name}); set data.crop_size={min(width, height)} "
                 "or smaller"
             )
-
-    def train_dataloader(self) -> DataLoader:
-        assert self.train_set is not None, "call setup() first"
-        return train_loader(self.train_set, self.batch_size, self.num_workers, self.pin_memory)

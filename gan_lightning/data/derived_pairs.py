@@ -13,12 +13,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from torchvision import transforms
 
 from gan_lightning.data.image_folder import ImageFolderDataset, list_images, pil_to_signed_unit
-from gan_lightning.data.in_memory import keep_batch
-from gan_lightning.data.loading import resolve_load_size, train_loader
+from gan_lightning.data.loading import LoaderArg, LoaderOptions, resolve_load_size
 from gan_lightning.data.mnist import MNISTDataModule
 from gan_lightning.data.paired import PairedImageData
 from gan_lightning.data.transforms import fit_images, to_signed_unit
@@ -55,29 +54,28 @@ class ColorizeDataModule(PairedImageData):
     randomly cropped and flipped; held-out ones resized and centre-cropped to ``image_size``.
     """
 
+    default_loader = LoaderOptions(batch_size=16, num_workers=2)
+
     def __init__(
         self,
         image_dir: str,
-        batch_size: int = 16,
         image_size: int = 64,
         load_size: int | None = None,
         in_channels: int = 1,
         out_channels: int = 3,
         test_fraction: float = 0.1,
         flip: bool = True,
-        num_workers: int = 2,
-        pin_memory: bool = True,
+        loader: LoaderArg = None,
     ) -> None:
         if out_channels != 3:
             raise ValueError(
                 f"out_channels must be 3 (the target is the colour image), got {out_channels}"
             )
-        super().__init__(batch_size, image_size, in_channels, 3, num_workers, pin_memory)
+        super().__init__(image_size, in_channels, 3, loader)
         if not 0.0 < test_fraction < 1.0:
             raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-        load_size = resolve_load_size(image_size, load_size)
         self.image_dir = Path(image_dir)
-        self.load_size = load_size
+        self.load_size = resolve_load_size(image_size, load_size)
         self.test_fraction = test_fraction
         self.flip = flip
 
@@ -88,9 +86,7 @@ class ColorizeDataModule(PairedImageData):
                 "colour photos (jpg, png), e.g. <data_dir>/celeba/img_align_celeba"
             )
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_set is not None:
-            return
+    def build(self) -> None:
         self.validate()
         files = list_images(self.image_dir)
         held = max(1, round(len(files) * self.test_fraction))
@@ -144,15 +140,13 @@ class EdgesToDigitsDataModule(PairedImageData):
     def __init__(
         self,
         data_dir: str = "data",
-        batch_size: int = 64,
         image_size: int = 32,
         in_channels: int = 1,
         out_channels: int = 1,
         outline_width: int = 1,
-        num_workers: int = 0,
-        pin_memory: bool = False,
+        loader: LoaderArg = None,
     ) -> None:
-        super().__init__(batch_size, image_size, in_channels, out_channels, num_workers, pin_memory)
+        super().__init__(image_size, in_channels, out_channels, loader)
         if outline_width < 1:
             raise ValueError(f"outline_width must be >= 1, got {outline_width}")
         self.data_dir = data_dir
@@ -174,14 +168,6 @@ class EdgesToDigitsDataModule(PairedImageData):
             fit_images(digits, self.image_size, self.out_channels),
         )
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_set is not None:
-            return
+    def build(self) -> None:
         self.train_set, self.test_set = self._pairs("train"), self._pairs("test")
         self._check_batch_size(str(Path(self.data_dir).resolve()))
-
-    def train_dataloader(self) -> DataLoader:
-        assert self.train_set is not None, "call setup() first"
-        return train_loader(
-            self.train_set, self.batch_size, self.num_workers, self.pin_memory, keep_batch
-        )

@@ -11,18 +11,8 @@ from gan_lightning.data.in_memory import InMemoryImageDataModule
 class DigitsDataModule(InMemoryImageDataModule):
     """The offline default data set; ``image_size`` above 8 upsamples (e.g. 32 for DCGAN)."""
 
-    native_num_classes = 10
-
-    def __init__(
-        self,
-        batch_size: int = 64,
-        image_size: int = 8,
-        channels: int = 1,
-        num_classes: int = 10,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-    ) -> None:
-        super().__init__(batch_size, image_size, channels, num_classes, num_workers, pin_memory)
+    native_size = 8
+    native_channels = 1
 
     def load_arrays(self) -> tuple[Tensor, Tensor]:
         from sklearn.datasets import load_digits

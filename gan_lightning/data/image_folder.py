@@ -97,6 +97,15 @@ def pil_to_signed_unit(image: Image.Image) -> Tensor:
     return to_signed_unit(pil_to_tensor(image))
 
 
+def check_decoded(dataset: Dataset, files: Sequence[Path], folder: Path) -> None:
+    """UserError when none of ``files`` in ``folder`` made it into ``dataset``."""
+    if len(dataset) == 0:
+        raise UserError(
+            f"none of the {len(files)} images in {folder.resolve()}/ could be decoded; "
+            "replace the files"
+        )
+
+
 class ImageFolderDataset(Dataset):
     """Unlabelled images from files; items are ``(float CHW in [-1, 1], tensor(-1))``.
 

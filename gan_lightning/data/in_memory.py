@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import pytorch_lightning as pl
+from typing import ClassVar
+
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from gan_lightning.data.loading import check_loader_args, train_loader
+from gan_lightning.data.loading import (
+    DownloadableData,
+    ImageDataModule,
+    LoaderArg,
+    LoaderOptions,
+    as_loader_options,
+    train_loader,
+)
 from gan_lightning.data.transforms import fit_images, to_signed_unit
-from gan_lightning.errors import UserError
 
 
 class InMemoryImageDataset(Dataset):
@@ -36,50 +43,41 @@ class InMemoryImageDataset(Dataset):
         return to_signed_unit(self.images[index]), self.labels[index]
 
 
-def keep_batch(batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
-    """The collate function of batched datasets: ``__getitems__`` already made the batch."""
-    return batch
-
-
-def batch_loader(
-    dataset: InMemoryImageDataset, batch_size: int, num_workers: int, pin_memory: bool
-) -> DataLoader:
+def batch_loader(dataset: InMemoryImageDataset, loader: LoaderArg = None) -> DataLoader:
     """Shuffled, equal-sized batches fetched by index (Lightning shards it under DDP)."""
-    return train_loader(dataset, batch_size, num_workers, pin_memory, collate_fn=keep_batch)
+    return train_loader(dataset, as_loader_options(loader, LoaderOptions()))
 
 
-class InMemoryImageDataModule(pl.LightningDataModule):
+class InMemoryImageDataModule(ImageDataModule):
     """Base for sets small enough to decode once: subclasses return the raw uint8 arrays.
 
-    ``image_size`` and ``channels`` are what the model sees (resized / converted once at set-up);
-    ``num_classes`` must match the data set and exists so model configs can interpolate it.
+    ``image_size`` and ``channels`` are what the model sees, resized / converted once at set-up
+    (null: the set's own, ``native_size`` and ``native_channels``). ``num_classes`` must match
+    the data set and exists so model configs can interpolate it; the sets here are digits.
     """
 
-    native_num_classes: int | None = None
+    native_size: ClassVar[int]
+    native_channels: ClassVar[int]
+    native_num_classes: ClassVar[int | None] = 10
 
     def __init__(
         self,
-        batch_size: int = 64,
-        image_size: int = 28,
-        channels: int = 1,
-        num_classes: int | None = None,
-        num_workers: int = 0,
-        pin_memory: bool = False,
+        image_size: int | None = None,
+        channels: int | None = None,
+        num_classes: int | None = 10,
+        loader: LoaderArg = None,
     ) -> None:
-        super().__init__()
-        check_loader_args(batch_size, image_size, channels, num_workers)
+        super().__init__(
+            self.native_size if image_size is None else image_size,
+            self.native_channels if channels is None else channels,
+            loader,
+        )
         if num_classes != self.native_num_classes:
             raise ValueError(
                 f"num_classes must be {self.native_num_classes} for {type(self).__name__}, "
                 f"got {num_classes}"
             )
-        self.batch_size = batch_size
-        self.image_size = image_size
-        self.channels = channels
         self.num_classes = num_classes
-        self.num_workers = num_workers
-        self.pin_memory = pin_memory
-        self.train_set: InMemoryImageDataset | None = None
 
     def validate(self) -> None:
         """Cheap checks (files present, ...) that train.py runs before building the trainer."""
@@ -88,19 +86,41 @@ class InMemoryImageDataModule(pl.LightningDataModule):
         """The training split as (uint8 NCHW images, int labels or None)."""
         raise NotImplementedError
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_set is not None:
-            return
+    def build(self) -> None:
         images, labels = self.load_arrays()
-        if images.shape[0] < self.batch_size:
-            raise UserError(
-                f"the data set has {images.shape[0]} images, fewer than batch_size="
-                f"{self.batch_size}; lower data.batch_size"
-            )
+        self.check_fills_a_batch(images.shape[0], f"the data set has {images.shape[0]} images")
         self.train_set = InMemoryImageDataset(
             fit_images(images, self.image_size, self.channels), labels
         )
 
-    def train_dataloader(self) -> DataLoader:
-        assert self.train_set is not None, "call setup() first"
-        return batch_loader(self.train_set, self.batch_size, self.num_workers, self.pin_memory)
+
+class DownloadableSplit(DownloadableData, InMemoryImageDataModule):
+    """One ``split`` of a set read from files under ``data_dir``, fetched by ``download=true``
+    when they are missing. Subclasses name the ``splits`` and implement ``_problem``,
+    ``_download`` and ``read_split`` (the raw arrays, once the files are there)."""
+
+    splits: ClassVar[tuple[str, ...]]
+
+    def __init__(
+        self,
+        data_dir: str = "data",
+        download: bool = False,
+        split: str = "train",
+        image_size: int | None = None,
+        channels: int | None = None,
+        num_classes: int | None = 10,
+        loader: LoaderArg = None,
+    ) -> None:
+        super().__init__(image_size, channels, num_classes, loader)
+        if split not in self.splits:
+            raise ValueError(f"split must be one of {list(self.splits)}, got {split!r}")
+        self.data_dir = data_dir
+        self.download = download
+        self.split = split
+
+    def read_split(self) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def load_arrays(self) -> tuple[Tensor, Tensor]:
+        self.prepare_data()
+        return self.read_split()

@@ -1,23 +1,67 @@
-"""What every image data module shares: argument checks and the training DataLoader."""
+"""What every data module shares: the loader options (``data.loader``), argument checks, the
+DataLoaders, and the base classes that hold them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from gan_lightning.errors import UserError
 
-def check_loader_args(batch_size: int, image_size: int, channels: int, num_workers: int) -> None:
+
+@dataclass(frozen=True)
+class LoaderOptions:
+    """How batches are loaded, one object for every data module (``data.loader.*``).
+
+    ``pin_memory`` None pins only when there is an accelerator: pinned host memory speeds the copy
+    to a GPU, and on a CPU-only machine PyTorch ignores it with a warning.
+    """
+
+    batch_size: int = 64
+    num_workers: int = 0
+    pin_memory: bool | None = None
+
+    def __post_init__(self) -> None:
+        # ValueError naming the field, so the CLI reports ``data: <message>`` as one line.
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {self.batch_size}")
+        if self.num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {self.num_workers}")
+
+    @property
+    def should_pin(self) -> bool:
+        """``pin_memory`` with None resolved for this machine."""
+        return torch.cuda.is_available() if self.pin_memory is None else self.pin_memory
+
+
+# A data module's ``loader``: the options (Hydra builds them from data/loader/*.yaml), a dict
+# of the fields that differ from the module's defaults (Python callers), or None for those.
+LoaderArg = LoaderOptions | Mapping[str, Any] | None
+
+
+def as_loader_options(loader: LoaderArg, default: LoaderOptions) -> LoaderOptions:
+    if loader is None:
+        return default
+    if isinstance(loader, LoaderOptions):
+        return loader
+    if isinstance(loader, Mapping):
+        return dataclasses.replace(default, **loader)
+    raise TypeError(f"loader must be LoaderOptions, a dict or None, got {type(loader).__name__}")
+
+
+def check_image_args(image_size: int, channels: int) -> None:
     """ValueError naming the argument, so the CLI reports ``data: <message>`` as one line."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
     if image_size < 1:
         raise ValueError(f"image_size must be positive, got {image_size}")
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
-    if num_workers < 0:
-        raise ValueError(f"num_workers must be >= 0, got {num_workers}")
 
 
 def resolve_load_size(image_size: int, load_size: int | None) -> int:
@@ -30,20 +74,144 @@ def resolve_load_size(image_size: int, load_size: int | None) -> int:
     return load_size
 
 
-def train_loader(
-    dataset: Dataset,
-    batch_size: int,
-    num_workers: int,
-    pin_memory: bool,
-    collate_fn: Callable[[Any], Any] | None = None,
-) -> DataLoader:
+def keep_batch(batch: Any) -> Any:
+    """The collate function of batched data sets: ``__getitems__`` already made the batch."""
+    return batch
+
+
+def collate_for(dataset: Dataset) -> Any:
+    """``keep_batch`` for the in-memory sets, whose ``__getitems__`` makes a whole batch in one
+    indexing; the default collation (None) for sets that decode one item at a time."""
+    return keep_batch if hasattr(dataset, "__getitems__") else None
+
+
+def train_loader(dataset: Dataset, loader: LoaderOptions) -> DataLoader:
+    """Shuffled, equal-sized batches (Lightning shards them under DDP)."""
+    return DataLoader(
+        dataset,
+        batch_size=loader.batch_size,
+        shuffle=True,
+        drop_last=True,  # equal batches keep BatchNorm and packed discriminators well-posed
+        num_workers=loader.num_workers,
+        pin_memory=loader.should_pin,
+        persistent_workers=loader.num_workers > 0,
+        collate_fn=collate_for(dataset),
+    )
+
+
+def held_out_loader(dataset: Dataset, batch_size: int, loader: LoaderOptions) -> DataLoader:
+    """A held-out set in a fixed order. Read in this process: workers would start again for
+    every evaluation, and held-out sets are small."""
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=True,
-        drop_last=True,  # equal batches keep BatchNorm and packed discriminators well-posed
-        num_workers=num_workers,
-        pin_memory=pin_memory,
-        persistent_workers=num_workers > 0,
-        collate_fn=collate_fn,
+        shuffle=False,
+        pin_memory=loader.should_pin,
+        collate_fn=collate_for(dataset),
     )
+
+
+class LoaderDataModule(pl.LightningDataModule):
+    """Base of the data modules: the loader options and the training loader over ``train_set``.
+
+    Subclasses build their data sets once in ``build`` (Lightning calls ``setup`` per stage) and
+    set ``default_loader`` to what suits them when ``loader`` is not given.
+    """
+
+    default_loader: ClassVar[LoaderOptions] = LoaderOptions()
+
+    def __init__(self, loader: LoaderArg = None) -> None:
+        super().__init__()
+        self.loader = as_loader_options(loader, self.default_loader)
+        self.train_set: Dataset | None = None
+
+    @property
+    def batch_size(self) -> int:
+        return self.loader.batch_size
+
+    @batch_size.setter
+    def batch_size(self, value: int) -> None:  # Lightning's batch-size finder sets it
+        self.loader = dataclasses.replace(self.loader, batch_size=value)
+
+    @property
+    def num_workers(self) -> int:
+        return self.loader.num_workers
+
+    @property
+    def pin_memory(self) -> bool:
+        return self.loader.should_pin
+
+    def build(self) -> None:
+        """Set ``train_set`` (and any held-out sets)."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is None:
+            self.build()
+
+    def check_fills_a_batch(self, count: int, holds: str) -> None:
+        """UserError when ``count`` training items (``holds``: "<where> has <count> images") make
+        no whole batch: the loader drops the last partial batch, so nothing would train."""
+        if count < self.batch_size:
+            raise UserError(
+                f"{holds}, fewer than batch_size={self.batch_size}; lower data.loader.batch_size"
+            )
+
+    def train_dataloader(self) -> DataLoader:
+        assert self.train_set is not None, "call setup() first"
+        return train_loader(self.train_set, self.loader)
+
+
+class ImageDataModule(LoaderDataModule):
+    """Square images: ``image_size`` and ``channels`` are what the model sees."""
+
+    def __init__(self, image_size: int, channels: int, loader: LoaderArg = None) -> None:
+        super().__init__(loader)
+        check_image_args(image_size, channels)
+        self.image_size = image_size
+        self.channels = channels
+
+
+class DownloadableData:
+    """``validate`` / ``prepare_data`` of a set that ``download=true`` fetches when missing.
+
+    Subclasses implement ``_problem`` (what is missing, in one line, or None) and ``_download``.
+    """
+
+    download: bool
+
+    def _problem(self) -> str | None:
+        raise NotImplementedError
+
+    def _download(self) -> None:
+        raise NotImplementedError
+
+    def _download_refused(self) -> str | None:
+        """None when ``_download`` may run; else what to add to the problem ("" when
+        ``download`` is off)."""
+        return None if self.download else ""
+
+    def validate(self) -> None:
+        """Fail before training starts when the set is missing and cannot be downloaded."""
+        problem = self._problem()
+        refused = self._download_refused() if problem else None
+        if problem and refused is not None:
+            raise UserError(problem + refused)
+
+    def prepare_data(self) -> None:
+        if self._problem() and self._download_refused() is None:
+            self._download()
+        self.validate()
+
+    def require_present(self) -> None:
+        """At set-up: the set must be there by now (``prepare_data`` ran on rank 0 only)."""
+        problem = self._problem()
+        if problem:
+            raise UserError(problem)
+
+
+def stack_items(dataset: Dataset, n: int) -> tuple[Tensor, ...]:
+    """The first ``n`` items of ``dataset`` (fewer when it is shorter), field by field stacked:
+    the fixed inputs of the sample grids."""
+    items = [dataset[i] for i in range(min(n, len(dataset)))]
+    return tuple(torch.stack(field) for field in zip(*items, strict=True))

@@ -7,7 +7,7 @@ from pathlib import Path
 from torch import Tensor
 
 from gan_lightning.data.idx import read_idx
-from gan_lightning.data.in_memory import InMemoryImageDataModule
+from gan_lightning.data.in_memory import DownloadableSplit
 from gan_lightning.errors import UserError
 
 SPLIT_FILES = {
@@ -20,29 +20,12 @@ HOW_TO_FIX = (
 )
 
 
-class MNISTDataModule(InMemoryImageDataModule):
+class MNISTDataModule(DownloadableSplit):
     """``data_dir`` is torchvision's root: the IDX files live in ``<data_dir>/MNIST/raw/``."""
 
-    native_num_classes = 10
-
-    def __init__(
-        self,
-        data_dir: str = "data",
-        download: bool = False,
-        split: str = "train",
-        batch_size: int = 64,
-        image_size: int = 28,
-        channels: int = 1,
-        num_classes: int = 10,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-    ) -> None:
-        super().__init__(batch_size, image_size, channels, num_classes, num_workers, pin_memory)
-        if split not in SPLIT_FILES:
-            raise ValueError(f"split must be one of {sorted(SPLIT_FILES)}, got {split!r}")
-        self.data_dir = data_dir
-        self.download = download
-        self.split = split
+    native_size = 28
+    native_channels = 1
+    splits = tuple(sorted(SPLIT_FILES))
 
     @property
     def raw_dir(self) -> Path:
@@ -54,31 +37,24 @@ class MNISTDataModule(InMemoryImageDataModule):
                 return candidate
         return None
 
-    def _missing(self) -> list[str]:
-        return [name for name in SPLIT_FILES[self.split] if self._find(name) is None]
+    def _problem(self) -> str | None:
+        missing = [name for name in SPLIT_FILES[self.split] if self._find(name) is None]
+        if not missing:
+            return None
+        return (
+            f"MNIST files not found in {self.raw_dir.resolve()}: missing "
+            f"{', '.join(missing)}; {HOW_TO_FIX}"
+        )
 
-    def validate(self) -> None:
-        """Fail before training starts when the files are missing and cannot be downloaded."""
-        missing = self._missing()
-        if missing and not self.download:
-            raise UserError(
-                f"MNIST files not found in {self.raw_dir.resolve()}: missing "
-                f"{', '.join(missing)}; {HOW_TO_FIX}"
-            )
+    def _download(self) -> None:
+        from torchvision.datasets import MNIST
 
-    def prepare_data(self) -> None:
-        missing = self._missing()
-        if missing and self.download:
-            from torchvision.datasets import MNIST
+        try:
+            MNIST(self.data_dir, train=self.split == "train", download=True)
+        except Exception as error:  # network failures come in many types; same fix for all
+            raise UserError(f"MNIST download failed ({error}); {HOW_TO_FIX}") from None
 
-            try:
-                MNIST(self.data_dir, train=self.split == "train", download=True)
-            except Exception as error:  # network failures come in many types; same fix for all
-                raise UserError(f"MNIST download failed ({error}); {HOW_TO_FIX}") from None
-        self.validate()
-
-    def load_arrays(self) -> tuple[Tensor, Tensor]:
-        self.prepare_data()
+    def read_split(self) -> tuple[Tensor, Tensor]:
         image_file, label_file = (self._find(name) for name in SPLIT_FILES[self.split])
         try:
             images, labels = read_idx(image_file), read_idx(label_file)

@@ -11,29 +11,38 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
 from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from gan_lightning.data.archives import ArchiveBackedFolders
+from gan_lightning.data.archives import ArchiveBackedFolders, PublicSets
 from gan_lightning.data.image_folder import (
     DECODE_ERRORS,
     ImageFolderDataset,
+    check_decoded,
     convert_image,
     list_images,
     pil_to_signed_unit,
 )
-from gan_lightning.data.in_memory import keep_batch
-from gan_lightning.data.loading import check_loader_args, resolve_load_size, train_loader
+from gan_lightning.data.loading import (
+    ImageDataModule,
+    LoaderArg,
+    check_image_args,
+    held_out_loader,
+    resolve_load_size,
+    stack_items,
+)
 from gan_lightning.errors import UserError
 
 log = logging.getLogger(__name__)
 
 # The archive of Isola et al.'s pix2pix sets (their datasets/download_pix2pix_dataset.sh).
-ARCHIVE_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/{name}.tar.gz"
-PUBLIC_SETS = ("facades", "cityscapes", "maps", "edges2shoes", "edges2handbags", "night2day")
+PUBLIC_SETS = PublicSets(
+    "pix2pix",
+    "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/{name}.tar.gz",
+    ("facades", "cityscapes", "maps", "edges2shoes", "edges2handbags", "night2day"),
+)
 DIRECTIONS = ("AtoB", "BtoA")
 
 
@@ -42,11 +51,11 @@ def check_direction(direction: str) -> None:
         raise ValueError(f"direction must be AtoB or BtoA, got {direction!r}")
 
 
-class PairedImageData(pl.LightningDataModule):
+class PairedImageData(ImageDataModule):
     """What every paired data module shares: ``(input, target)`` batches in [-1, 1], a fixed
     preview batch for the sample grids and a held-out loader for the scores.
 
-    Subclasses set ``train_set`` and ``test_set`` (items ``(input, target)``) in ``setup``.
+    Subclasses set ``train_set`` and ``test_set`` (items ``(input, target)``) in ``build``.
     ``channels`` is the target's: the generator's output, which the image metrics score.
     """
 
@@ -54,54 +63,33 @@ class PairedImageData(pl.LightningDataModule):
     num_classes = None
 
     def __init__(
-        self,
-        batch_size: int,
-        image_size: int,
-        in_channels: int,
-        out_channels: int,
-        num_workers: int,
-        pin_memory: bool,
+        self, image_size: int, in_channels: int, out_channels: int, loader: LoaderArg = None
     ) -> None:
-        super().__init__()
-        check_loader_args(batch_size, image_size, in_channels, num_workers)
-        check_loader_args(batch_size, image_size, out_channels, num_workers)
-        self.batch_size = batch_size
-        self.image_size = image_size
+        check_image_args(image_size, in_channels)
+        super().__init__(image_size, out_channels, loader)
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.channels = out_channels
-        self.num_workers = num_workers
-        self.pin_memory = pin_memory
-        self.train_set: Dataset | None = None
         self.test_set: Dataset | None = None
 
     def _check_batch_size(self, where: str) -> None:
         assert self.train_set is not None
-        if len(self.train_set) < self.batch_size:
-            raise UserError(
-                f"{where} has {len(self.train_set)} training pairs, fewer than "
-                f"batch_size={self.batch_size}; lower data.batch_size"
-            )
-
-    def train_dataloader(self) -> DataLoader:
-        assert self.train_set is not None, "call setup() first"
-        return train_loader(self.train_set, self.batch_size, self.num_workers, self.pin_memory)
+        self.check_fills_a_batch(
+            len(self.train_set), f"{where} has {len(self.train_set)} training pairs"
+        )
 
     def test_loader(self, batch_size: int = 16) -> DataLoader:
         """Held-out pairs in a fixed order, uncropped and unflipped."""
         if self.test_set is None:
             self.setup("test")
-        batched = hasattr(self.test_set, "__getitems__")  # in-memory sets make whole batches
-        collate = keep_batch if batched else None
-        return DataLoader(self.test_set, batch_size=batch_size, shuffle=False, collate_fn=collate)
+        return held_out_loader(self.test_set, batch_size, self.loader)
 
     def preview_batch(self, n: int) -> tuple[Tensor, Tensor]:
         """The first ``n`` held-out pairs: the fixed inputs of the sample grids."""
         if self.test_set is None:
             self.setup("fit")
         assert self.test_set is not None
-        items = [self.test_set[i] for i in range(min(n, len(self.test_set)))]
-        return torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])
+        inputs, targets = stack_items(self.test_set, n)
+        return inputs, targets
 
 
 def find_unpaired_shape(files: Sequence[Path]) -> tuple[Path, tuple[int, int]] | None:
@@ -194,8 +182,7 @@ class PairedDataModule(ArchiveBackedFolders, PairedImageData):
     ``archive`` names a public pix2pix set that ``download=true`` fetches into ``root``.
     """
 
-    archive_url = ARCHIVE_URL
-    set_kind = "pix2pix"
+    public_sets = PUBLIC_SETS
 
     def __init__(
         self,
@@ -203,37 +190,25 @@ class PairedDataModule(ArchiveBackedFolders, PairedImageData):
         archive: str | None = None,
         download: bool = False,
         direction: str = "AtoB",
-        batch_size: int = 1,
         image_size: int = 256,
         load_size: int | None = None,
         in_channels: int = 3,
         out_channels: int = 3,
         flip: bool = True,
-        num_workers: int = 2,
-        pin_memory: bool = True,
+        loader: LoaderArg = None,
     ) -> None:
-        super().__init__(batch_size, image_size, in_channels, out_channels, num_workers, pin_memory)
+        super().__init__(image_size, in_channels, out_channels, loader)
         check_direction(direction)
-        load_size = resolve_load_size(image_size, load_size)
-        if archive is not None and archive not in PUBLIC_SETS:
-            raise ValueError(f"archive must be one of {', '.join(PUBLIC_SETS)} or null")
-        self.root = Path(root)
-        self.archive = archive
-        self.download = download
+        self.load_size = resolve_load_size(image_size, load_size)
+        self._use_root(root, archive, download)
         self.direction = direction
-        self.load_size = load_size
         self.flip = flip
 
     def _needs(self) -> str:
         return "a folder train/ of side-by-side A|B images (val/, test/ optional)"
 
     def _problem(self) -> str | None:
-        folder = self.root / "train"
-        if not folder.is_dir():
-            return f"folder {folder.resolve()}/ not found; {self._how_to_fix()}"
-        if not list_images(folder):
-            return f"no images in {folder.resolve()}/; {self._how_to_fix()}"
-        return None
+        return self._missing_images(self.root / "train")
 
     def _files(self, folder: Path) -> list[Path]:
         files = list_images(folder)
@@ -247,20 +222,12 @@ class PairedDataModule(ArchiveBackedFolders, PairedImageData):
             )
         return files
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_set is not None:
-            return
-        problem = self._problem()
-        if problem:
-            raise UserError(problem)
+    def build(self) -> None:
+        self.require_present()
         common = (self.image_size, self.in_channels, self.out_channels, self.direction)
         train_files = self._files(self.root / "train")
         self.train_set = SideBySideDataset(train_files, *common, self.load_size, self.flip)
-        if len(self.train_set) == 0:
-            raise UserError(
-                f"none of the {len(train_files)} images in {(self.root / 'train').resolve()}/ "
-                "could be decoded; replace the files"
-            )
+        check_decoded(self.train_set, train_files, self.root / "train")
         self._check_batch_size(str(self.root.resolve()))
         for name in ("test", "val"):  # the first held-out folder with a readable pair
             folder = self.root / name

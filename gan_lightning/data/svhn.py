@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gan_lightning.data.in_memory import InMemoryImageDataModule
+from gan_lightning.data.in_memory import DownloadableSplit
 from gan_lightning.errors import UserError
 
 SPLITS = ("train", "test", "extra")
@@ -23,29 +23,12 @@ HOW_TO_FIX = (
 )
 
 
-class SVHNDataModule(InMemoryImageDataModule):
+class SVHNDataModule(DownloadableSplit):
     """Reads ``<data_dir>/svhn/<split>_32x32.mat`` (or ``<data_dir>/<split>_32x32.mat``)."""
 
-    native_num_classes = 10
-
-    def __init__(
-        self,
-        data_dir: str = "data",
-        download: bool = False,
-        split: str = "train",
-        batch_size: int = 64,
-        image_size: int = 32,
-        channels: int = 3,
-        num_classes: int = 10,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-    ) -> None:
-        super().__init__(batch_size, image_size, channels, num_classes, num_workers, pin_memory)
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
-        self.data_dir = data_dir
-        self.download = download
-        self.split = split
+    native_size = 32
+    native_channels = 3
+    splits = SPLITS
 
     @property
     def file_name(self) -> str:
@@ -62,31 +45,24 @@ class SVHNDataModule(InMemoryImageDataModule):
                 return candidate
         return None
 
-    def validate(self) -> None:
-        """Fail before training starts when the file is missing and cannot be downloaded."""
-        if self._find() is None and not self.download:
-            raise UserError(
-                f"SVHN file {self.file_name} not found in {self.svhn_dir.resolve()}; {HOW_TO_FIX}"
-            )
+    def _problem(self) -> str | None:
+        if self._find() is not None:
+            return None
+        return f"SVHN file {self.file_name} not found in {self.svhn_dir.resolve()}; {HOW_TO_FIX}"
 
-    def prepare_data(self) -> None:
-        if self._find() is None and self.download:
-            from torchvision.datasets.utils import download_url
+    def _download(self) -> None:
+        from torchvision.datasets.utils import download_url
 
-            url = URL.format(file=self.file_name)
-            try:
-                download_url(url, root=str(self.svhn_dir), filename=self.file_name)
-            except Exception as error:  # network failures come in many types; same fix for all
-                partial = self.svhn_dir / self.file_name
-                partial.unlink(missing_ok=True)  # a half-written file would pass _find() later
-                reason = str(error).replace("\n", " ")
-                raise UserError(
-                    f"SVHN download from {url} failed ({reason}); {HOW_TO_FIX}"
-                ) from None
-        self.validate()
+        url = URL.format(file=self.file_name)
+        try:
+            download_url(url, root=str(self.svhn_dir), filename=self.file_name)
+        except Exception as error:  # network failures come in many types; same fix for all
+            partial = self.svhn_dir / self.file_name
+            partial.unlink(missing_ok=True)  # a half-written file would pass _find() later
+            reason = str(error).replace("\n", " ")
+            raise UserError(f"SVHN download from {url} failed ({reason}); {HOW_TO_FIX}") from None
 
-    def load_arrays(self) -> tuple[Tensor, Tensor]:
-        self.prepare_data()
+    def read_split(self) -> tuple[Tensor, Tensor]:
         path = self._find()
         assert path is not None  # prepare_data() raised otherwise
         return read_svhn_mat(path)

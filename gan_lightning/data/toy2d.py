@@ -10,10 +10,11 @@ from __future__ import annotations
 import itertools
 import math
 
-import pytorch_lightning as pl
 import torch
 from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
+
+from gan_lightning.data.loading import LoaderArg, LoaderDataModule, LoaderOptions
 
 MIXTURES = {"ring": 0.01, "grid": 0.05}  # name -> the papers' standard deviation
 
@@ -51,7 +52,7 @@ class _BatchIndexed(Dataset):
         return self.points[indices], self.modes[indices]
 
 
-class GaussianMixtureDataModule(pl.LightningDataModule):
+class GaussianMixtureDataModule(LoaderDataModule):
     """A fixed training set of ``num_samples`` points (100,000 in PacGAN), drawn from ``seed``.
 
     ``std`` null takes the papers' value for the mixture. ``num_classes`` stays null: the mode
@@ -59,6 +60,7 @@ class GaussianMixtureDataModule(pl.LightningDataModule):
     """
 
     data_kind = "points"
+    default_loader = LoaderOptions(batch_size=100)
 
     def __init__(
         self,
@@ -66,17 +68,17 @@ class GaussianMixtureDataModule(pl.LightningDataModule):
         std: float | None = None,
         radius: float = 1.0,
         num_samples: int = 100_000,
-        batch_size: int = 100,
         seed: int = 0,
         num_classes: int | None = None,
+        loader: LoaderArg = None,
     ) -> None:
-        super().__init__()
+        super().__init__(loader)
         self.centers = mixture_centers(mixture, radius)
         if std is not None and std <= 0:
             raise ValueError(f"std must be positive, got {std}")
-        if num_samples < batch_size or batch_size < 1:
+        if num_samples < self.batch_size:
             raise ValueError(
-                f"need 1 <= batch_size <= num_samples, got batch_size={batch_size}, "
+                f"need 1 <= batch_size <= num_samples, got batch_size={self.batch_size}, "
                 f"num_samples={num_samples}"
             )
         if num_classes is not None:
@@ -84,7 +86,6 @@ class GaussianMixtureDataModule(pl.LightningDataModule):
         self.mixture = mixture
         self.std = MIXTURES[mixture] if std is None else std
         self.num_samples = num_samples
-        self.batch_size = batch_size
         self.seed = seed
         self.num_classes = num_classes
         self.train_set: _BatchIndexed | None = None
@@ -93,11 +94,20 @@ class GaussianMixtureDataModule(pl.LightningDataModule):
         generator = torch.Generator().manual_seed(self.seed if seed is None else seed)
         return sample_mixture(self.centers, self.std, n, generator)
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_set is None:
-            self.train_set = _BatchIndexed(*self.sample(self.num_samples))
+    def build(self) -> None:
+        self.train_set = _BatchIndexed(*self.sample(self.num_samples))
 
     def train_dataloader(self) -> DataLoader:
+        """Batches drawn as index lists by a batch sampler given as the loader's sampler, so
+        under DDP Lightning shards whole batches between the ranks."""
         assert self.train_set is not None, "call setup() first"
         batches = BatchSampler(RandomSampler(self.train_set), self.batch_size, drop_last=True)
-        return DataLoader(self.train_set, sampler=batches, batch_size=None)
+        loader = self.loader
+        return DataLoader(
+            self.train_set,
+            sampler=batches,
+            batch_size=None,
+            num_workers=loader.num_workers,
+            pin_memory=loader.should_pin,
+            persistent_workers=loader.num_workers > 0,
+        )

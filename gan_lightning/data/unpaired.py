@@ -12,39 +12,47 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-import pytorch_lightning as pl
 import torch
 from PIL import Image
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from gan_lightning.data.archives import ArchiveBackedFolders
+from gan_lightning.data.archives import ArchiveBackedFolders, PublicSets
 from gan_lightning.data.image_folder import (
     DECODE_ERRORS,
     ImageFolderDataset,
+    check_decoded,
     list_images,
     pil_to_signed_unit,
 )
-from gan_lightning.data.loading import check_loader_args, resolve_load_size, train_loader
-from gan_lightning.errors import UserError
+from gan_lightning.data.loading import (
+    ImageDataModule,
+    LoaderArg,
+    held_out_loader,
+    resolve_load_size,
+    stack_items,
+)
 
 log = logging.getLogger(__name__)
 
 # The archive of Zhu et al.'s CycleGAN sets (their datasets/download_cyclegan_dataset.sh).
-ARCHIVE_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/{name}.zip"
-PUBLIC_SETS = (
-    "apple2orange",
-    "summer2winter_yosemite",
-    "horse2zebra",
-    "monet2photo",
-    "cezanne2photo",
-    "ukiyoe2photo",
-    "vangogh2photo",
-    "maps",
-    "cityscapes",
-    "facades",
-    "iphone2dslr_flower",
+PUBLIC_SETS = PublicSets(
+    "CycleGAN",
+    "http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/{name}.zip",
+    (
+        "apple2orange",
+        "summer2winter_yosemite",
+        "horse2zebra",
+        "monet2photo",
+        "cezanne2photo",
+        "ukiyoe2photo",
+        "vangogh2photo",
+        "maps",
+        "cityscapes",
+        "facades",
+        "iphone2dslr_flower",
+    ),
 )
 DOMAINS = ("A", "B")
 
@@ -80,7 +88,7 @@ def count_modes(files: Sequence[Path]) -> Counter:
     return modes
 
 
-class UnpairedDataModule(ArchiveBackedFolders, pl.LightningDataModule):
+class UnpairedDataModule(ArchiveBackedFolders, ImageDataModule):
     """Batches ``(images_a, images_b)`` in [-1, 1].
 
     Training images are resized to ``load_size`` (square, as in the CycleGAN code; null:
@@ -92,38 +100,23 @@ class UnpairedDataModule(ArchiveBackedFolders, pl.LightningDataModule):
 
     data_kind = "unpaired"
     num_classes = None
-    archive_url = ARCHIVE_URL
-    set_kind = "CycleGAN"
+    public_sets = PUBLIC_SETS
 
     def __init__(
         self,
         root: str,
         archive: str | None = None,
         download: bool = False,
-        batch_size: int = 1,
         image_size: int = 256,
         load_size: int | None = None,
         channels: int = 3,
         flip: bool = True,
-        num_workers: int = 2,
-        pin_memory: bool = True,
+        loader: LoaderArg = None,
     ) -> None:
-        super().__init__()
-        check_loader_args(batch_size, image_size, channels, num_workers)
-        load_size = resolve_load_size(image_size, load_size)
-        if archive is not None and archive not in PUBLIC_SETS:
-            raise ValueError(f"archive must be one of {', '.join(PUBLIC_SETS)} or null")
-        self.root = Path(root)
-        self.archive = archive
-        self.download = download
-        self.batch_size = batch_size
-        self.image_size = image_size
-        self.load_size = load_size
-        self.channels = channels
+        super().__init__(image_size, channels, loader)
+        self.load_size = resolve_load_size(image_size, load_size)
+        self._use_root(root, archive, download)
         self.flip = flip
-        self.num_workers = num_workers
-        self.pin_memory = pin_memory
-        self.train_set: UnpairedDataset | None = None
         self.test_sets: dict[str, ImageFolderDataset] = {}
 
     # --- finding and fetching the folders ---------------------------------------------------------
@@ -132,13 +125,11 @@ class UnpairedDataModule(ArchiveBackedFolders, pl.LightningDataModule):
 
     def _problem(self) -> str | None:
         for domain in DOMAINS:
-            folder = self.root / f"train{domain}"
-            if not folder.is_dir():
-                return f"folder {folder.resolve()}/ not found; {self._how_to_fix()}"
-            if not list_images(folder):
-                return f"no images in {folder.resolve()}/ (domain {domain} is empty); " + (
-                    self._how_to_fix()
-                )
+            problem = self._missing_images(
+                self.root / f"train{domain}", f" (domain {domain} is empty)"
+            )
+            if problem:
+                return problem
         return None
 
     # --- data sets --------------------------------------------------------------------------------
@@ -165,26 +156,17 @@ class UnpairedDataModule(ArchiveBackedFolders, pl.LightningDataModule):
             kinds = ", ".join(f"{n} {m}" for m, n in sorted(modes.items()) if m != target)
             log.info("converting %d image(s) in %s to %s (%s)", converted, folder, target, kinds)
         dataset = ImageFolderDataset(files, transform, self.channels)
-        if len(dataset) == 0:
-            raise UserError(
-                f"none of the {len(files)} images in {folder.resolve()}/ could be decoded; "
-                "replace the files"
-            )
+        check_decoded(dataset, files, folder)
         return dataset
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_set is not None:
-            return
-        problem = self._problem()
-        if problem:
-            raise UserError(problem)
+    def build(self) -> None:
+        self.require_present()
         train = {d: self._domain(self.root / f"train{d}", self.train_transform()) for d in DOMAINS}
         self.train_set = UnpairedDataset(train["A"], train["B"])
-        if len(self.train_set) < self.batch_size:
-            raise UserError(
-                f"{self.root.resolve()} has {len(self.train_set)} training images in its larger "
-                f"domain, fewer than batch_size={self.batch_size}; lower data.batch_size"
-            )
+        self.check_fills_a_batch(
+            len(self.train_set),
+            f"{self.root.resolve()} has {len(self.train_set)} training images in its larger domain",
+        )
         for domain in DOMAINS:
             folder = self.root / f"test{domain}"
             if not folder.is_dir() or not list_images(folder):
@@ -194,20 +176,15 @@ class UnpairedDataModule(ArchiveBackedFolders, pl.LightningDataModule):
                 folder = self.root / f"train{domain}"
             self.test_sets[domain] = self._domain(folder, self.test_transform())
 
-    def train_dataloader(self) -> DataLoader:
-        assert self.train_set is not None, "call setup() first"
-        return train_loader(self.train_set, self.batch_size, self.num_workers, self.pin_memory)
-
     def test_loader(self, domain: str, batch_size: int = 16) -> DataLoader:
         """The test images of one domain in file order (unflipped, uncropped)."""
         if not self.test_sets:
             self.setup("test")
-        return DataLoader(self.test_sets[domain], batch_size=batch_size, shuffle=False)
+        return held_out_loader(self.test_sets[domain], batch_size, self.loader)
 
     def preview_batch(self, n: int) -> tuple[Tensor, Tensor]:
         """The first ``n`` test images of each domain: the fixed inputs of the sample grids."""
         if not self.test_sets:
             self.setup("fit")
-        sets = [self.test_sets[d] for d in DOMAINS]
-        a, b = (torch.stack([s[i][0] for i in range(min(n, len(s)))]) for s in sets)
+        a, b = (stack_items(self.test_sets[d], n)[0] for d in DOMAINS)
         return a, b
