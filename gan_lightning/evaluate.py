@@ -11,20 +11,28 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import get_object, instantiate
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from gan_lightning.checkpoints import load_networks
 from gan_lightning.commands import compose, run_command, write_json_atomic
 from gan_lightning.config_check import check_config
 from gan_lightning.errors import UserError
+from gan_lightning.inference import (
+    CYCLE_GENERATORS,
+    PAIRED,
+    UNPAIRED,
+    checkpoint_extras,
+    variant_kind,
+)
 from gan_lightning.metrics.base import EvaluationInputs, is_image_data
 from gan_lightning.metrics.classifier import classifier_path, save_classifier, train_classifier
 from gan_lightning.metrics.paired import PairedInputs
 from gan_lightning.metrics.selection import MetricSettings, applicable_metrics, build_metric
 from gan_lightning.metrics.translation import TranslationInputs
 from gan_lightning.sampling import Sampler
-from gan_lightning.translate import GENERATORS
+
+Inputs = EvaluationInputs | TranslationInputs | PairedInputs
 
 
 def build_data(data_cfg: DictConfig) -> Any:
@@ -73,11 +81,12 @@ def _data_config(cfg: DictConfig, run_config: DictConfig, argv: Sequence[str]) -
 def evaluate(cfg: DictConfig, argv: Sequence[str]) -> dict[str, Any]:
     if not cfg.ckpt:
         raise UserError("give a checkpoint: ckpt=PATH (or train_features data=...)")
+    kind = variant_kind(checkpoint_extras(cfg.ckpt))
     networks, run_config = load_networks(cfg.ckpt)
     data_cfg = _data_config(cfg, run_config, argv)
     datamodule = build_data(data_cfg)
     data_kind = getattr(datamodule, "data_kind", "images")
-    if (data_kind == "paired") != _is_pix2pix(run_config):
+    if (data_kind == PAIRED) != (kind == PAIRED):
         raise UserError("a Pix2Pix checkpoint is scored on a paired data set, and only it")
     settings = MetricSettings(**OmegaConf.to_container(cfg.metrics, resolve=True))
     skipped: list[str] = []
@@ -87,21 +96,7 @@ def evaluate(cfg: DictConfig, argv: Sequence[str]) -> dict[str, Any]:
         metrics = [build_metric(str(cfg.metric), settings, data_kind)]
     if not metrics:
         raise UserError("no metric applies: " + "; ".join(skipped))
-    inputs: EvaluationInputs | TranslationInputs | PairedInputs
-    if data_kind == "paired":
-        inputs = PairedInputs(networks["generator"], datamodule, int(cfg.batch_size), int(cfg.seed))
-    elif "generator_ab" in networks:
-        if data_kind != "unpaired":
-            raise UserError("a CycleGAN checkpoint is scored on an unpaired data set (data=...)")
-        translators = {d: networks[n] for d, n in GENERATORS.items()}
-        inputs = TranslationInputs(translators, datamodule, int(cfg.batch_size), int(cfg.seed))
-    else:
-        if "generator" not in networks:
-            raise UserError(f"{cfg.ckpt} has no generator to score")
-        sampler = Sampler.from_config(networks["generator"], run_config)
-        args = (int(cfg.n), int(cfg.batch_size), int(cfg.seed))
-        inputs = EvaluationInputs(sampler, datamodule, *args)
-        _check_shapes(sampler, datamodule, inputs)
+    inputs = _inputs(cfg, kind, networks, run_config, datamodule)
     for metric in metrics:
         metric.check(inputs)
     results: dict[str, float] = {}
@@ -127,8 +122,25 @@ def evaluate(cfg: DictConfig, argv: Sequence[str]) -> dict[str, Any]:
     return results
 
 
-def _is_pix2pix(run_config: DictConfig) -> bool:
-    return getattr(get_object(run_config.model._target_), "data_kind", "") == "paired"
+def _inputs(
+    cfg: DictConfig, kind: str | None, networks: dict[str, Any], run_config: Any, datamodule: Any
+) -> Inputs:
+    """What the metrics score: the translations of the held-out pairs (Pix2Pix), of both test
+    sets (CycleGAN), or ``n`` samples of the generator."""
+    batch_size, seed = int(cfg.batch_size), int(cfg.seed)
+    if kind == PAIRED:
+        return PairedInputs(networks["generator"], datamodule, batch_size, seed)
+    if kind == UNPAIRED:
+        if getattr(datamodule, "data_kind", "images") != UNPAIRED:
+            raise UserError("a CycleGAN checkpoint is scored on an unpaired data set (data=...)")
+        translators = {d: networks[name] for d, name in CYCLE_GENERATORS.items()}
+        return TranslationInputs(translators, datamodule, batch_size, seed)
+    if "generator" not in networks:
+        raise UserError(f"{cfg.ckpt} has no generator to score")
+    sampler = Sampler.from_config(networks["generator"], run_config)
+    inputs = EvaluationInputs(sampler, datamodule, int(cfg.n), batch_size, seed)
+    _check_shapes(sampler, datamodule, inputs)
+    return inputs
 
 
 def _check_shapes(sampler: Sampler, datamodule: Any, inputs: EvaluationInputs) -> None:

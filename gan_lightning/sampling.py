@@ -1,7 +1,8 @@
 """Drawing samples from a generator outside training: metrics, ``sample`` and ``evaluate``.
 
-A ``Sampler`` needs only the generator and the latent settings, so it works the same on a live
-LightningModule and on a network rebuilt from a checkpoint. Every draw is seeded.
+A ``Sampler`` needs only the generator (a callable network) and the latent settings as plain
+values, so it works the same on a live LightningModule's generator and on a network rebuilt from
+a checkpoint, and knows no model class. Every draw is seeded.
 """
 
 from __future__ import annotations
@@ -53,15 +54,6 @@ class Sampler:
     truncation: float | None = None
 
     @classmethod
-    def from_module(cls, module: Any) -> Sampler:
-        return cls(
-            module.generator,
-            module.latent_dim,
-            module.latent_distribution,
-            int(getattr(module, "num_classes", 0) or 0),
-        )
-
-    @classmethod
     def from_config(cls, generator: nn.Module, config: Any) -> Sampler:
         """From a network rebuilt by ``checkpoints.load_network`` and its run config."""
         model = config.model
@@ -96,7 +88,6 @@ class Sampler:
             raise ValueError(f"labels must be in 0..{self.num_classes - 1}, got {labels.tolist()}")
         return labels
 
-    @torch.no_grad()
     def generate(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         """G(z[, one-hot labels]) in eval mode; the generator's mode is restored afterwards."""
         if self.conditional and labels is None:

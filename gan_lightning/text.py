@@ -10,7 +10,7 @@ from __future__ import annotations
 import pickle
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,9 @@ from gan_lightning.errors import UserError
 
 PAD, UNK = "<pad>", "<unk>"
 PAD_ID, UNK_ID = 0, 1
+# Captions encoded outside training (sample text=..., the training grids) are cut after this many
+# words: far beyond any training caption (data.max_length), so in practice none is cut.
+MAX_CAPTION_WORDS = 64
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -79,6 +82,33 @@ class Vocabulary:
             tokens[row, : len(ids)] = torch.tensor(ids)
         lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
         return tokens, lengths, unknown
+
+
+def encode_captions(
+    captions: Sequence[str],
+    vocabulary: Sequence[str] | None,
+    embeddings: SentenceEmbeddings | None,
+    max_length: int = MAX_CAPTION_WORDS,
+    on_unknown: Callable[[list[str]], None] | None = None,
+) -> tuple[Tensor, Tensor]:
+    """What a StackGAN text encoder reads for ``captions``, on the CPU: their sentence vectors
+    ``(N, D)`` and lengths 1 when ``embeddings`` is given (a model trained on pre-computed
+    vectors), else token ids ``(N, L)`` in ``vocabulary`` (its words, ``<pad>`` first) and the
+    lengths. ``on_unknown`` gets the words outside the vocabulary, sorted, if there are any:
+    they are read as ``<unk>``, which the caller should say."""
+    if embeddings is not None:
+        return embeddings.lookup(captions), torch.ones(len(captions), dtype=torch.long)
+    if not vocabulary:
+        raise UserError(
+            "the model has neither a vocabulary nor sentence vectors to read captions with: "
+            "train it on a captioned data set"
+        )
+    words = Vocabulary(vocabulary)
+    tokens, lengths, unknown = words.encode(captions, max_length)
+    if unknown and on_unknown is not None:
+        said = {word for caption in captions for word in tokenize(caption)[:max_length]}
+        on_unknown(sorted(word for word in said if word not in words.ids))
+    return tokens, lengths
 
 
 # --- pre-computed sentence vectors ----------------------------------------------------------------

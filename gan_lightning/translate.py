@@ -8,30 +8,31 @@ input to its target), so it takes no ``direction``. ``paired=true`` reads side-b
 files (the pix2pix layout) and translates their source half: A for AtoB, B for BtoA (a Pix2Pix
 model: the half it was trained on, by its ``data.direction``).
 
-One output image per input image, same file name and format, same width and height as the input.
-``size=train`` (default) resizes each image to the training size, translates it and resizes the
-result back; ``size=native`` translates at the image's own size (reflection-padded to what the
-generator's strides need, then cropped): sharper for large images, but more memory. Files that
-are not images, or cannot be decoded, are skipped and counted. The output folder is written
-under a temporary name and renamed when complete; a non-empty ``output`` is never overwritten.
+The keys and their defaults are ``conf/translate.yaml``. One output image per input image, same
+file name and format, same width and height as the input. ``size=train`` (default) resizes each
+image to the training size, translates it and resizes the result back; ``size=native``
+translates at the image's own size (reflection-padded to what the generator's strides need, then
+cropped): sharper for large images, but more memory. Files that are not images, or cannot be
+decoded, are skipped and counted. The output folder is written under a temporary name and
+renamed when complete; a non-empty ``output`` is never overwritten.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from hydra.utils import get_object
 from PIL import Image
 from torch import Tensor, nn
 from torchvision.transforms.functional import to_pil_image
 
 from gan_lightning.atomic import atomic_path
 from gan_lightning.checkpoints import load_networks
-from gan_lightning.commands import parse_key_values, run_command
+from gan_lightning.commands import command_args, run_command
 from gan_lightning.data.image_folder import (
     DECODE_ERRORS,
     convert_image,
@@ -40,55 +41,74 @@ from gan_lightning.data.image_folder import (
 )
 from gan_lightning.data.transforms import to_uint8
 from gan_lightning.errors import UserError
+from gan_lightning.generation import generate_in_eval_mode
+from gan_lightning.inference import (
+    CYCLE_GENERATORS,
+    PAIRED,
+    UNPAIRED,
+    checkpoint_extras,
+    inference_device,
+    inference_kind,
+)
 
-ARGUMENTS = {
-    "ckpt": str,
-    "input": str,
-    "output": str,
-    "direction": str,
-    "size": str,
-    "batch_size": int,
-    "paired": bool,
+
+@dataclass(frozen=True)
+class TranslateArgs:
+    """The command's arguments, in the order an unknown key lists them (conf/translate.yaml)."""
+
+    ckpt: str
+    input: str
+    output: str
+    direction: str | None
+    size: str
+    batch_size: int
+    paired: bool
+
+    def __post_init__(self) -> None:
+        for key in ("ckpt", "input", "output"):
+            if getattr(self, key) is None:
+                raise UserError(f"give {key}=...: ckpt=PATH input=DIR output=DIR")
+        if self.direction is not None and self.direction not in CYCLE_GENERATORS:
+            raise UserError(f"direction={self.direction!r}: use AtoB or BtoA")
+        if self.size not in ("train", "native"):
+            raise UserError(f"size={self.size!r}: use train or native")
+        if self.batch_size < 1:
+            raise UserError(f"batch_size must be positive, got {self.batch_size}")
+
+
+@dataclass
+class Translator:
+    generator: nn.Module
+    config: Any  # the run config
+    label: str  # what the output is called in the closing line
+    source_side: str  # the half of a side-by-side A|B file it reads: AtoB (A) or BtoA (B)
+
+
+def cyclegan_translator(args: TranslateArgs) -> Translator:
+    """The generator of ``direction``."""
+    direction = args.direction or "AtoB"
+    name = CYCLE_GENERATORS[direction]
+    networks, config = load_networks(args.ckpt, [name])
+    return Translator(networks[name], config, direction, direction)
+
+
+def pix2pix_translator(args: TranslateArgs) -> Translator:
+    """Its only generator, from its training input to its target."""
+    if args.direction is not None:
+        raise UserError(
+            "a Pix2Pix model translates one way only (its training input to its target); "
+            "leave out direction="
+        )
+    networks, config = load_networks(args.ckpt, ["generator"])
+    trained = str(config.data.get("direction", "AtoB"))
+    return Translator(networks["generator"], config, "input -> target", trained)
+
+
+# the kinds of inference.VARIANTS this command runs
+TRANSLATORS: dict[str, Callable[[TranslateArgs], Translator]] = {
+    UNPAIRED: cyclegan_translator,
+    PAIRED: pix2pix_translator,
 }
-GENERATORS = {"AtoB": "generator_ab", "BtoA": "generator_ba"}
-
-
-def parse_arguments(argv: Sequence[str]) -> dict[str, Any]:
-    defaults = {"size": "train", "batch_size": 8, "paired": False}
-    values = parse_key_values(argv, ARGUMENTS, defaults)
-    for key in ("ckpt", "input", "output"):
-        if key not in values:
-            raise UserError(f"give {key}=...: ckpt=PATH input=DIR output=DIR")
-    if values.get("direction", "AtoB") not in GENERATORS:
-        raise UserError(f"direction={values['direction']!r}: use AtoB or BtoA")
-    if values["size"] not in ("train", "native"):
-        raise UserError(f"size={values['size']!r}: use train or native")
-    if values["batch_size"] < 1:
-        raise UserError(f"batch_size must be positive, got {values['batch_size']}")
-    return values
-
-
-def pick_generator(args: dict[str, Any]) -> tuple[nn.Module, Any, str, str]:
-    """(generator, run config, what the output is called, the side of an A|B file it reads):
-    CycleGAN's by ``direction``, or Pix2Pix's only one."""
-    networks, config = load_networks(args["ckpt"])
-    if "generator_ab" in networks:
-        direction = args.get("direction", "AtoB")
-        return networks[GENERATORS[direction]], config, direction, direction
-    if "generator" in networks:
-        if getattr(get_object(config.model._target_), "data_kind", "") != "paired":
-            raise UserError(
-                f"{args['ckpt']} is not an image-to-image model; draw samples with "
-                "python -m gan_lightning.sample"
-            )
-        if "direction" in args:
-            raise UserError(
-                "a Pix2Pix model translates one way only (its training input to its target); "
-                "leave out direction="
-            )
-        trained = str(config.data.get("direction", "AtoB"))
-        return networks["generator"], config, "input -> target", trained
-    raise UserError(f"{args['ckpt']} holds no image-to-image generator")
 
 
 def input_half(image: Image.Image, direction: str, path: Path) -> Image.Image:
@@ -110,12 +130,14 @@ def translate_at_native_size(generator: nn.Module, image: Tensor, multiple: int)
     pad_h, pad_w = -height % multiple, -width % multiple
     mode = "reflect" if pad_h < height and pad_w < width else "replicate"
     padded = F.pad(image, (0, pad_w, 0, pad_h), mode=mode) if pad_h or pad_w else image
-    return generator(padded)[..., :height, :width]
+    return generate_in_eval_mode(generator, padded)[..., :height, :width]
 
 
-def translate_at_train_size(generator: nn.Module, images: Tensor, sizes: list[tuple[int, int]]):
+def translate_at_train_size(
+    generator: nn.Module, images: Tensor, sizes: list[tuple[int, int]]
+) -> list[Tensor]:
     """Translate a batch already resized to the training size; resize each result back."""
-    outputs = generator(images)
+    outputs = generate_in_eval_mode(generator, images)
     return [
         F.interpolate(out[None], size=(h, w), mode="bicubic", antialias=True)[0].clamp(-1, 1)
         for out, (w, h) in zip(outputs, sizes, strict=True)
@@ -129,48 +151,41 @@ def save(image: Tensor, path: Path) -> None:
     pil.save(path, **options)
 
 
-def main(argv: Sequence[str]) -> Path:
-    args = parse_arguments(argv)
-    source, out = Path(args["input"]), Path(args["output"])
-    if not source.is_dir():
-        raise UserError(f"input={source} is not a folder of images")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(f"output={out} already exists and is not empty; choose another output=")
-    if out.resolve() == source.resolve():
-        raise UserError("output= must differ from input=: inputs are never overwritten")
-    generator, config, direction, source_side = pick_generator(args)
-    files = list_images(source)
-    images = set(files)
-    others = sum(1 for p in source.iterdir() if p.is_file() and p not in images)
-    if not files:
-        raise UserError(f"no images (jpg, png, bmp, webp) in {source}")
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    generator = generator.to(device)
+def read_input(path: Path, channels: int, args: TranslateArgs, source_side: str) -> Image.Image:
+    with Image.open(path) as opened:
+        image = convert_image(opened, channels)
+    return input_half(image, source_side, path) if args.paired else image
+
+
+def translate_folder(
+    args: TranslateArgs, translator: Translator, files: list[Path]
+) -> tuple[int, list[str]]:
+    """Write the translation of each of ``files`` under ``args.output``, all or nothing:
+    (images written, names of the files that could not be decoded)."""
+    device = inference_device()
+    generator, config = translator.generator.to(device), translator.config
     channels = int(getattr(generator, "in_channels", None) or config.data.channels)
     image_size = int(config.data.image_size)
     multiple = int(getattr(generator, "stride_product", 8))
     written, failed = 0, []
-    with atomic_path(out) as partial, torch.no_grad():
+    with atomic_path(Path(args.output)) as partial:
         partial.mkdir(parents=True)
-        for start in range(0, len(files), args["batch_size"]):
+        for start in range(0, len(files), args.batch_size):
             chunk, images, sizes = [], [], []
-            for path in files[start : start + args["batch_size"]]:
+            for path in files[start : start + args.batch_size]:
                 try:
-                    with Image.open(path) as opened:
-                        image = convert_image(opened, channels)
-                    if args["paired"]:
-                        image = input_half(image, source_side, path)
+                    image = read_input(path, channels, args, translator.source_side)
                 except DECODE_ERRORS:
                     failed.append(path.name)
                     continue
                 chunk.append(path)
                 sizes.append(image.size)
-                if args["size"] == "train":
+                if args.size == "train":
                     image = image.resize((image_size, image_size), Image.Resampling.BICUBIC)
                 images.append(pil_to_signed_unit(image).to(device))
             if not chunk:
                 continue
-            if args["size"] == "train":
+            if args.size == "train":
                 results = translate_at_train_size(generator, torch.stack(images), sizes)
             else:
                 results = [
@@ -180,11 +195,31 @@ def main(argv: Sequence[str]) -> Path:
                 save(result, partial / path.name)
                 written += 1
         if written == 0:
-            raise UserError(f"none of the {len(files)} images in {source} could be decoded")
+            raise UserError(f"none of the {len(files)} images in {args.input} could be decoded")
+    return written, failed
+
+
+def main(argv: Sequence[str]) -> Path:
+    args = command_args(TranslateArgs, "translate", argv)
+    source, out = Path(args.input), Path(args.output)
+    if not source.is_dir():
+        raise UserError(f"input={source} is not a folder of images")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"output={out} already exists and is not empty; choose another output=")
+    if out.resolve() == source.resolve():
+        raise UserError("output= must differ from input=: inputs are never overwritten")
+    extras = checkpoint_extras(args.ckpt)
+    translator = TRANSLATORS[inference_kind("translate", args.ckpt, extras)](args)
+    files = list_images(source)
+    images = set(files)
+    others = sum(1 for p in source.iterdir() if p.is_file() and p not in images)
+    if not files:
+        raise UserError(f"no images (jpg, png, bmp, webp) in {source}")
+    written, failed = translate_folder(args, translator, files)
     skipped = f"; skipped {others} non-image file(s)" if others else ""
     if failed:
         skipped += f"; skipped {len(failed)} unreadable image(s), e.g. {failed[0]}"
-    print(f"translated {written} image(s) {direction}: {out}{skipped}")
+    print(f"translated {written} image(s) {translator.label}: {out}{skipped}")
     return out
 
 

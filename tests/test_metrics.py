@@ -53,7 +53,7 @@ class ReplayGenerator(nn.Module):
 
 @pytest.fixture(scope="module")
 def digits():
-    dm = DigitsDataModule(batch_size=64)
+    dm = DigitsDataModule(loader={"batch_size": 64})
     dm.setup("fit")
     return dm
 
@@ -132,7 +132,7 @@ def test_evaluation_callback_logs_mode_metrics_and_optimized_metric(tmp_path):
         "model=gan2d",
         "data=ring",
         "data.num_samples=1000",
-        "data.batch_size=100",
+        "data.loader.batch_size=100",
         "trainer.max_epochs=2",
         "callbacks.evaluation.num_samples=500",
         "optimized_metric=eval/reverse_kl",

@@ -208,7 +208,7 @@ def _inputs(tmp_path, same: bool):
     else:  # testB much darker than testA
         for path in (root / "testB").iterdir():
             Image.new("RGB", (30, 30), (5, 5, 5)).save(path)
-    datamodule = UnpairedDataModule(str(root), image_size=16, num_workers=0, pin_memory=False)
+    datamodule = UnpairedDataModule(str(root), image_size=16, loader={"num_workers": 0})
     datamodule.setup("fit")
     translators = {"AtoB": _Identity(), "BtoA": _Identity()}
     return TranslationInputs(translators, datamodule, batch_size=2)

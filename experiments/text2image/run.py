@@ -37,8 +37,7 @@ from gan_lightning.data.captions import (
 from gan_lightning.data.mnist import MNISTDataModule
 from gan_lightning.metrics.classifier import train_classifier
 from gan_lightning.models.adversarial import CHECKPOINT_KEY
-from gan_lightning.models.stackgan import draw
-from gan_lightning.nets.stackgan import TextEncoder
+from gan_lightning.nets.stackgan import TextEncoder, draw
 from gan_lightning.text import (
     SentenceEmbeddings,
     Vocabulary,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import pytorch_lightning as pl
 
@@ -63,22 +64,7 @@ class EvaluationCallback(pl.Callback):
             return
         if (trainer.current_epoch + 1) % self.every_n_epochs != 0:
             return
-        batch_size = min(self.batch_size, TRANSLATION_BATCH)  # full-size images
-        inputs: EvaluationInputs | TranslationInputs | PairedInputs
-        if getattr(pl_module, "data_kind", "") == "paired":  # scored on the held-out pairs
-            inputs = PairedInputs(pl_module.generator, trainer.datamodule, batch_size, self.seed)
-        elif hasattr(pl_module, "translators"):  # unpaired: scored on the test images
-            inputs = TranslationInputs(
-                pl_module.translators(), trainer.datamodule, batch_size, self.seed
-            )
-        else:
-            inputs = EvaluationInputs(
-                Sampler.from_module(pl_module),
-                trainer.datamodule,
-                self.num_samples,
-                self.batch_size,
-                self.seed,
-            )
+        inputs = self.inputs(pl_module, trainer.datamodule)
         results: dict[str, float] = {}
         for metric in self.metrics:
             metric.check(inputs)
@@ -89,3 +75,21 @@ class EvaluationCallback(pl.Callback):
             on_epoch=True,
             sync_dist=True,
         )
+
+    def inputs(
+        self, pl_module: pl.LightningModule, datamodule: Any
+    ) -> EvaluationInputs | TranslationInputs | PairedInputs:
+        """What the metrics score, from the module's networks and latent settings: the held-out
+        pairs (paired translation), the test images (unpaired), or samples of its generator."""
+        batch_size = min(self.batch_size, TRANSLATION_BATCH)  # full-size images
+        if getattr(pl_module, "data_kind", "") == "paired":
+            return PairedInputs(pl_module.generator, datamodule, batch_size, self.seed)
+        if hasattr(pl_module, "translators"):
+            return TranslationInputs(pl_module.translators(), datamodule, batch_size, self.seed)
+        sampler = Sampler(
+            pl_module.generator,
+            int(pl_module.latent_dim),
+            str(pl_module.latent_distribution),
+            int(getattr(pl_module, "num_classes", 0) or 0),
+        )
+        return EvaluationInputs(sampler, datamodule, self.num_samples, self.batch_size, self.seed)

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from gan_lightning.errors import UserError
+from gan_lightning.generation import real_images
 from gan_lightning.sampling import Sampler
 
 
@@ -22,6 +23,7 @@ class EvaluationInputs:
     num_samples: int
     batch_size: int = 500
     seed: int = 0
+    kid_subset_size: int | None = None  # None: the metric's own
 
     @property
     def device(self) -> torch.device:
@@ -32,8 +34,6 @@ class EvaluationInputs:
         """Identifies the real samples, so feature metrics compute their statistics once."""
         return id(self.datamodule)
 
-    kid_subset_size: int | None = None  # None: the metric's own
-
     def fake_batches(self) -> Iterator[tuple[Tensor, Tensor | None]]:
         return self.sampler.batches(self.num_samples, self.batch_size, self.seed)
 
@@ -41,7 +41,7 @@ class EvaluationInputs:
         """``num_samples`` real training samples (fewer if the set is smaller), in batches."""
         remaining = self.num_samples
         for batch in self.datamodule.train_dataloader():
-            images = batch if isinstance(batch, Tensor) else batch[0]
+            images = real_images(batch)
             yield images[:remaining].float()
             remaining -= min(remaining, images.shape[0])
             if remaining == 0:
@@ -64,6 +64,12 @@ class SampleMetric:
 
     def compute(self, inputs: EvaluationInputs) -> dict[str, float]:
         raise NotImplementedError
+
+
+def require_inputs(metric: SampleMetric, inputs: Any, kind: type, models: str) -> None:
+    """One line when ``metric`` is given the inputs of another kind of model than it scores."""
+    if not isinstance(inputs, kind):
+        raise UserError(f"{metric.name} scores {models}")
 
 
 def is_image_data(datamodule: Any) -> bool:

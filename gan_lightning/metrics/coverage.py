@@ -9,13 +9,14 @@ from gan_lightning.metrics.base import EvaluationInputs, SampleMetric
 from gan_lightning.metrics.distances import ClassifierDistance
 
 
-class ClassCoverage(ClassifierDistance):
+class ClassCoverage(SampleMetric):
     """``classes_covered``, ``kl_to_uniform`` (of the predicted-label histogram) and, for a
     conditional generator, ``label_accuracy``: the share classified as the requested label.
 
     A class counts as covered when it gets at least ``min_share`` of its fair share 1/K of the
     samples (0.1: at least 1% of samples for ten digits), so a few misclassified blobs do not
-    count as coverage.
+    count as coverage. The classifier is the one of the classifier distance (``classifier``
+    null: the cached file for this data set under ``feature_dir``).
     """
 
     name = "class coverage"
@@ -26,12 +27,11 @@ class ClassCoverage(ClassifierDistance):
         feature_dir: str = "data/feature_nets",
         min_share: float = 0.1,
     ) -> None:
-        super().__init__(classifier, feature_dir, kid_subset_size=1)
-        self.min_samples = 1
+        self.classifiers = ClassifierDistance(classifier, feature_dir)
         self.min_share = min_share
 
     def check(self, inputs: EvaluationInputs) -> None:
-        SampleMetric.check(self, inputs)
+        super().check(inputs)
         if not getattr(inputs.datamodule, "num_classes", None):
             raise UserError(
                 f"class coverage needs a labelled digit set, not {type(inputs.datamodule).__name__}"
@@ -39,14 +39,12 @@ class ClassCoverage(ClassifierDistance):
 
     @torch.no_grad()
     def compute(self, inputs: EvaluationInputs) -> dict[str, float]:
-        self.load(inputs)
-        assert self.network is not None
-        classifier = self.network.classifier
+        classifier = self.classifiers.classifier(inputs)
         num_classes = classifier.num_classes
         counts = torch.zeros(num_classes, dtype=torch.float64)
         hits = total = 0
         for fake, labels in inputs.fake_batches():
-            predicted = classifier(fake.to(self.device)).argmax(1).cpu()
+            predicted = classifier(fake.to(inputs.device)).argmax(1).cpu()
             counts += torch.bincount(predicted, minlength=num_classes).double()
             total += predicted.numel()
             if labels is not None:

@@ -20,8 +20,18 @@ from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan_lightning.errors import UserError
-from gan_lightning.metrics.base import EvaluationInputs, SampleMetric, is_image_data
-from gan_lightning.metrics.classifier import ClassifierFeatures, classifier_path, load_classifier
+from gan_lightning.metrics.base import (
+    EvaluationInputs,
+    SampleMetric,
+    is_image_data,
+    require_inputs,
+)
+from gan_lightning.metrics.classifier import (
+    ClassifierFeatures,
+    DigitClassifier,
+    classifier_path,
+    load_classifier,
+)
 
 
 class _Features(nn.Module):
@@ -47,13 +57,24 @@ class FeatureDistance(SampleMetric):
         self.kid_subsets = kid_subsets
         self.min_samples = max(2, kid_subset_size)
         self._real: dict[Hashable, Tensor] = {}  # inputs.real_key -> real features
+        self.network: nn.Module | None = None
+        self.device = torch.device("cpu")
 
     # what a feature network provides
-    def load(self, inputs: EvaluationInputs) -> None: ...
+    def build_network(self, inputs: Any) -> nn.Module:
+        """The feature network, read from its file (once: ``load`` keeps it)."""
+        raise NotImplementedError
 
     def features(self, images: Tensor) -> dict[str, Tensor]:
         """``{"features": (N, F)}`` (+ ``"logits"`` for the Inception score) of [-1, 1] images."""
         raise NotImplementedError
+
+    def load(self, inputs: Any) -> nn.Module:
+        """The feature network, built on first use, on the device of the scored generator."""
+        if self.network is None:
+            self.network = self.build_network(inputs)
+        self.device = inputs.device
+        return self.network.to(self.device)
 
     def check(self, inputs: EvaluationInputs) -> None:
         super().check(inputs)
@@ -131,20 +152,20 @@ class ClassifierDistance(FeatureDistance):
         super().__init__(kid_subset_size, kid_subsets)
         self.classifier_file = classifier
         self.feature_dir = feature_dir
-        self.network: nn.Module | None = None
-        self.device = torch.device("cpu")
 
     def path(self, datamodule: Any) -> Path:
         if self.classifier_file:
             return Path(self.classifier_file)
         return classifier_path(self.feature_dir, datamodule)
 
-    def load(self, inputs: EvaluationInputs) -> None:
-        if self.network is None:
-            classifier = load_classifier(self.path(inputs.datamodule), inputs.datamodule)
-            self.network = ClassifierFeatures(classifier)
-        self.device = inputs.device
-        self.network.to(self.device)
+    def build_network(self, inputs: Any) -> nn.Module:
+        return ClassifierFeatures(load_classifier(self.path(inputs.datamodule), inputs.datamodule))
+
+    def classifier(self, inputs: Any) -> DigitClassifier:
+        """The digit classifier itself, loaded as ``load`` does (class coverage reads it)."""
+        network = self.load(inputs)
+        assert isinstance(network, ClassifierFeatures)
+        return network.classifier
 
     def features(self, images: Tensor) -> dict[str, Tensor]:
         assert self.network is not None
@@ -169,14 +190,9 @@ class InceptionDistance(FeatureDistance):
     ) -> None:
         super().__init__(kid_subset_size, kid_subsets)
         self.weights = weights
-        self.network: nn.Module | None = None
-        self.device = torch.device("cpu")
 
-    def load(self, inputs: EvaluationInputs) -> None:
-        if self.network is None:
-            self.network = load_inception(self.weights)
-        self.device = inputs.device
-        self.network.to(self.device)
+    def build_network(self, inputs: Any) -> nn.Module:
+        return load_inception(self.weights)
 
     def features(self, images: Tensor) -> dict[str, Tensor]:
         assert self.network is not None
@@ -186,6 +202,42 @@ class InceptionDistance(FeatureDistance):
         uint8 = ((images.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
         features, logits = self.network(uint8)
         return {"features": features.double().cpu(), "logits": logits.double().cpu()}
+
+
+class TranslatedDistance(SampleMetric):
+    """FID and KID of a translator's outputs against real images of its target domain, in
+    Inception features; no Inception Score, which judges class diversity, not translation.
+
+    Test sets are small (summer2winter: 309 and 238 images), so the KID subset size is capped at
+    the images scored. A subclass names the inputs it scores and the target sets in them.
+    """
+
+    accepts: tuple[type, str] = (object, "")  # (its inputs' type, the models they come from)
+    too_few = ""  # the error when fewer than 2 images can be scored
+
+    def __init__(self, weights: str | None = None, kid_subset_size: int = 1000) -> None:
+        self.distance = InceptionDistance(weights, kid_subset_size)
+        self.distance.scores_inception = False
+        self.kid_subset_size = kid_subset_size
+
+    def targets(self, inputs: Any) -> dict[str, Any]:
+        """Result-key suffix -> what ``FeatureDistance.compute`` reads (fakes: translations)."""
+        raise NotImplementedError
+
+    def check(self, inputs: Any) -> None:
+        require_inputs(self, inputs, *self.accepts)
+        if inputs.num_samples < 2:
+            raise UserError(self.too_few)
+
+    def compute(self, inputs: Any) -> dict[str, float]:
+        inputs.kid_subset_size = min(self.kid_subset_size, inputs.num_samples)
+        results = {}
+        for suffix, target in self.targets(inputs).items():
+            scores = self.distance.compute(target)
+            results[f"fid{suffix}"] = scores["fid"]
+            results[f"kid{suffix}"] = scores["kid"]
+            results[f"kid{suffix}_std"] = scores["kid_std"]
+        return results
 
 
 def load_inception(weights: str | None) -> nn.Module:

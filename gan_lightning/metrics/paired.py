@@ -17,8 +17,8 @@ from torch import Tensor, nn
 
 from gan_lightning.errors import UserError
 from gan_lightning.generation import as_channels, generate_in_eval_mode
-from gan_lightning.metrics.base import SampleMetric
-from gan_lightning.metrics.distances import InceptionDistance
+from gan_lightning.metrics.base import SampleMetric, require_inputs
+from gan_lightning.metrics.distances import TranslatedDistance
 
 
 @dataclass
@@ -61,16 +61,14 @@ class PairedInputs:
             yield targets
 
 
-def _check_paired(metric: SampleMetric, inputs: Any) -> None:
-    if not isinstance(inputs, PairedInputs):
-        raise UserError(f"{metric.name} scores paired translation (Pix2Pix checkpoints)")
+PAIRED = (PairedInputs, "paired translation (Pix2Pix checkpoints)")
 
 
 class PairedL1(SampleMetric):
     name = "paired L1"
 
     def check(self, inputs: Any) -> None:
-        _check_paired(self, inputs)
+        require_inputs(self, inputs, *PAIRED)
         if inputs.num_samples < 1:
             raise UserError("paired L1 needs at least one held-out pair")
 
@@ -85,23 +83,12 @@ class PairedL1(SampleMetric):
         return {"l1": output_error / count, "l1_input": input_error / count}
 
 
-class PairedDistance(SampleMetric):
-    """FID and KID of the translations against the held-out targets (no Inception Score:
-    it judges class diversity, not translation)."""
+class PairedDistance(TranslatedDistance):
+    """FID and KID of the translations against the held-out targets."""
 
     name = "paired FID"
+    accepts = PAIRED
+    too_few = "paired FID needs at least 2 held-out pairs"
 
-    def __init__(self, weights: str | None = None, kid_subset_size: int = 1000) -> None:
-        self.distance = InceptionDistance(weights, kid_subset_size)
-        self.distance.scores_inception = False
-        self.kid_subset_size = kid_subset_size
-
-    def check(self, inputs: Any) -> None:
-        _check_paired(self, inputs)
-        if inputs.num_samples < 2:
-            raise UserError("paired FID needs at least 2 held-out pairs")
-
-    def compute(self, inputs: Any) -> dict[str, float]:
-        inputs.kid_subset_size = min(self.kid_subset_size, inputs.num_samples)
-        scores = self.distance.compute(inputs)
-        return {"fid": scores["fid"], "kid": scores["kid"], "kid_std": scores["kid_std"]}
+    def targets(self, inputs: Any) -> dict[str, Any]:
+        return {"": inputs}

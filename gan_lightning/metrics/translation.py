@@ -14,10 +14,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gan_lightning.errors import UserError
-from gan_lightning.generation import generate_in_eval_mode
-from gan_lightning.metrics.base import SampleMetric
-from gan_lightning.metrics.distances import InceptionDistance
+from gan_lightning.generation import generate_in_eval_mode, real_images
+from gan_lightning.metrics.base import SampleMetric, require_inputs
+from gan_lightning.metrics.distances import TranslatedDistance
 
 DIRECTIONS = {"AtoB": ("A", "B"), "BtoA": ("B", "A")}
 
@@ -41,8 +40,8 @@ class TranslationInputs:
         return min(len(self.datamodule.test_sets[d]) for d in ("A", "B"))
 
     def test_batches(self, domain: str) -> Iterator[Tensor]:
-        for images in self.datamodule.test_loader(domain, self.batch_size):
-            yield images[0] if isinstance(images, (tuple, list)) else images
+        for batch in self.datamodule.test_loader(domain, self.batch_size):
+            yield real_images(batch)
 
     def translated_batches(self, direction: str) -> Iterator[Tensor]:
         source, _ = DIRECTIONS[direction]
@@ -93,9 +92,7 @@ class DirectionInputs:
         return self.parent.test_batches(DIRECTIONS[self.name][1])
 
 
-def _check_translation(metric: SampleMetric, inputs: Any) -> None:
-    if not isinstance(inputs, TranslationInputs):
-        raise UserError(f"{metric.name} scores image-to-image models (CycleGAN checkpoints)")
+UNPAIRED = (TranslationInputs, "image-to-image models (CycleGAN checkpoints)")
 
 
 class CycleReconstruction(SampleMetric):
@@ -104,7 +101,7 @@ class CycleReconstruction(SampleMetric):
     name = "cycle reconstruction"
 
     def check(self, inputs: Any) -> None:
-        _check_translation(self, inputs)
+        require_inputs(self, inputs, *UNPAIRED)
 
     @torch.no_grad()
     def compute(self, inputs: Any) -> dict[str, float]:
@@ -121,31 +118,13 @@ class CycleReconstruction(SampleMetric):
         return results
 
 
-class TranslationDistance(SampleMetric):
-    """FID and KID of translated test images against the other domain's test images.
-
-    Test sets are small (summer2winter: 309 and 238 images), so the KID subset size is capped at
-    the smaller test set.
-    """
+class TranslationDistance(TranslatedDistance):
+    """FID and KID of translated test images against the other domain's test images
+    (``fid_AtoB``, ``kid_AtoB``, ``kid_AtoB_std``, and BtoA)."""
 
     name = "translation FID"
+    accepts = UNPAIRED
+    too_few = "translation FID needs at least 2 test images in each domain"
 
-    def __init__(self, weights: str | None = None, kid_subset_size: int = 1000) -> None:
-        self.distance = InceptionDistance(weights, kid_subset_size)
-        self.distance.scores_inception = False  # IS judges class diversity: not for translation
-        self.kid_subset_size = kid_subset_size
-
-    def check(self, inputs: Any) -> None:
-        _check_translation(self, inputs)
-        if inputs.num_samples < 2:
-            raise UserError("translation FID needs at least 2 test images in each domain")
-
-    def compute(self, inputs: Any) -> dict[str, float]:
-        inputs.kid_subset_size = min(self.kid_subset_size, inputs.num_samples)
-        results = {}
-        for direction in DIRECTIONS:
-            scores = self.distance.compute(inputs.direction(direction))
-            results[f"fid_{direction}"] = scores["fid"]
-            results[f"kid_{direction}"] = scores["kid"]
-            results[f"kid_{direction}_std"] = scores["kid_std"]
-        return results
+    def targets(self, inputs: Any) -> dict[str, Any]:
+        return {f"_{direction}": inputs.direction(direction) for direction in DIRECTIONS}

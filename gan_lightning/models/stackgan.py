@@ -35,8 +35,8 @@ from gan_lightning.checkpoints import load_checkpoint
 from gan_lightning.errors import UserError
 from gan_lightning.losses import AdversarialLoss
 from gan_lightning.models.adversarial import CHECKPOINT_KEY, AdversarialModule, TrainingOptions
-from gan_lightning.nets.stackgan import kl_divergence
-from gan_lightning.text import PAD_ID, UNK_ID, SentenceEmbeddings, Vocabulary
+from gan_lightning.nets.stackgan import draw, kl_divergence
+from gan_lightning.text import PAD_ID, UNK_ID, SentenceEmbeddings, encode_captions
 
 log = logging.getLogger(__name__)
 
@@ -91,29 +91,6 @@ def mismatched(labels: Tensor, tokens: Tensor) -> Tensor:
             break
         index = torch.where(same, (rows + shift) % n, index)
     return index
-
-
-def draw(
-    nets: dict[str, nn.Module],
-    tokens: Tensor,
-    lengths: Tensor,
-    z: Tensor,
-    last_stage: int = 2,
-    noise: tuple[Tensor, Tensor] | None = None,
-) -> tuple[Tensor, Tensor | None]:
-    """(stage-I images, stage-II images or None) for captions; ``nets`` by config name.
-
-    ``noise``: the conditioning augmentation's N(0, I) draws for stage I and II (None: fresh).
-    Shared by the module's grids and ``python -m gan_lightning.sample``.
-    """
-    text = nets["text_encoder"](tokens, lengths)
-    eps1, eps2 = noise if noise is not None else (None, None)
-    c1, _, _ = nets["conditioning"](text, eps1)
-    low = nets["stage1"](z, c1)
-    if last_stage == 1:
-        return low, None
-    c2, _, _ = nets["conditioning2"](text, eps2)
-    return low, nets["stage2"](low, c2)
 
 
 class StackGAN(AdversarialModule):
@@ -317,24 +294,19 @@ class StackGAN(AdversarialModule):
             )
 
     def encode_captions(self, captions: list[str]) -> tuple[Tensor, Tensor]:
-        """Token ids and lengths in this model's vocabulary; unknown words become ``<unk>``.
-        A precomputed encoder gets the captions' sentence vectors (and lengths 1) instead."""
+        """Token ids and lengths in this model's vocabulary (unknown words: ``<unk>``), or the
+        captions' sentence vectors (lengths 1) for a precomputed encoder."""
+        table = None
         if self.text_encoder.reads_vectors:
             table = self.embeddings
             if table is None and self.grid_vectors is not None and self.grid_captions:
                 table = SentenceEmbeddings(self.grid_captions, self.grid_vectors.cpu(), "grids")
             if table is None:
                 raise UserError("the model has no sentence vectors yet: train it on a data set")
-            vectors = table.lookup(captions).to(self.device)
-            return vectors, torch.ones(len(captions), dtype=torch.long, device=self.device)
-        if self.vocabulary is None:
+        elif self.vocabulary is None:
             raise UserError("the model has no vocabulary yet: train it on a captioned data set")
-        tokens, lengths, unknown = Vocabulary(self.vocabulary).encode(captions, 64)
-        if unknown:
-            log.warning(
-                "%d word(s) of the captions are not in the vocabulary: read as <unk>", unknown
-            )
-        return tokens.to(self.device), lengths.to(self.device)
+        text, lengths = encode_captions(captions, self.vocabulary, table, on_unknown=_say_unknown)
+        return text.to(self.device), lengths.to(self.device)
 
     # --- the two losses ------------------------------------------------------------------------
     def _unpack(self, batch: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -479,6 +451,10 @@ class StackGAN(AdversarialModule):
             self.grid_captions = list(extras["grid_captions"])
         if extras.get("grid_vectors") is not None:
             self.grid_vectors = extras["grid_vectors"]
+
+
+def _say_unknown(words: list[str]) -> None:
+    log.warning("not in the vocabulary, read as <unk>: %s", ", ".join(words))
 
 
 def _check_settings(

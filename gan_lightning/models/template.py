@@ -3,7 +3,8 @@
 A variant owns its networks and says what D's and G's losses are; the shared step
 (``models/adversarial.py``) does the rest: optimizers, the D/G alternation, clipping, the
 non-finite guard, logging, checkpoints, AMP and DDP. Train it with
-``python -m gan_lightning model=template`` (``conf/model/template.yaml``).
+``python -m gan_lightning model=template`` (``conf/model/template.yaml``); one line in
+``gan_lightning/inference.py``'s ``VARIANTS`` lets ``sample`` and ``evaluate`` run its checkpoints.
 """
 
 from __future__ import annotations

@@ -281,3 +281,26 @@ class StageDiscriminator(nn.Module):
         features = self.image_path(image)
         text_code = self.text_path(text.to(features.dtype))
         return self.head(with_condition_maps(features, text_code)).squeeze(1)
+
+
+def draw(
+    nets: dict[str, nn.Module],
+    tokens: Tensor,
+    lengths: Tensor,
+    z: Tensor,
+    last_stage: int = 2,
+    noise: tuple[Tensor, Tensor] | None = None,
+) -> tuple[Tensor, Tensor | None]:
+    """(stage-I images, stage-II images or None) for captions; ``nets`` by config name.
+
+    ``noise``: the conditioning augmentation's N(0, I) draws for stage I and II (None: fresh).
+    Shared by the module's grids and ``python -m gan_lightning.sample``.
+    """
+    text = nets["text_encoder"](tokens, lengths)
+    eps1, eps2 = noise if noise is not None else (None, None)
+    c1, _, _ = nets["conditioning"](text, eps1)
+    low = nets["stage1"](z, c1)
+    if last_stage == 1:
+        return low, None
+    c2, _, _ = nets["conditioning2"](text, eps2)
+    return low, nets["stage2"](low, c2)

@@ -1,0 +1,67 @@
+"""Which command runs a checkpoint, and how: one table of model variants for ``sample``,
+``translate`` and ``evaluate``, keyed by the variant a checkpoint records
+(``checkpoint["gan_lightning"]["variant"]``), so a new variant is one line here and every command
+refuses the variants it does not run in one line that names the command that does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+
+from gan_lightning.checkpoints import CHECKPOINT_KEY, load_checkpoint
+from gan_lightning.errors import UserError
+
+
+class Inference(NamedTuple):
+    command: str  # the command that runs the variant's checkpoints: sample or translate
+    kind: str  # how it runs them: the key of that command's handlers
+
+
+LATENT, TEXT, UNPAIRED, PAIRED = "latent", "text", "unpaired", "paired"
+VARIANTS: dict[str, Inference] = {
+    "GAN": Inference("sample", LATENT),
+    "ConditionalGAN": Inference("sample", LATENT),
+    "PointGAN": Inference("sample", LATENT),
+    "TemplateGAN": Inference("sample", LATENT),
+    "StackGAN": Inference("sample", TEXT),
+    "CycleGAN": Inference("translate", UNPAIRED),
+    "Pix2Pix": Inference("translate", PAIRED),
+}
+# CycleGAN's translation directions -> its generators
+CYCLE_GENERATORS = {"AtoB": "generator_ab", "BtoA": "generator_ba"}
+_USE_INSTEAD = {
+    "sample": "is not an image-to-image model; draw samples with python -m gan_lightning.sample",
+    "translate": "is an image-to-image model: use python -m gan_lightning.translate",
+}
+
+
+def checkpoint_extras(path: str | Path) -> dict[str, Any]:
+    """What gan-lightning stored in a checkpoint besides the weights (variant, run config, ...);
+    a file that is not a gan-lightning checkpoint is one line."""
+    return load_checkpoint(path)[CHECKPOINT_KEY]
+
+
+def variant_kind(extras: dict[str, Any]) -> str | None:
+    """The kind of the checkpoint's variant (LATENT, TEXT, UNPAIRED, PAIRED); None: unknown."""
+    use = VARIANTS.get(str(extras.get("variant")))
+    return None if use is None else use.kind
+
+
+def inference_kind(command: str, path: str | Path, extras: dict[str, Any]) -> str:
+    """The kind ``command`` runs the checkpoint at ``path`` as; one line when it does not."""
+    variant = extras.get("variant")
+    use = VARIANTS.get(str(variant))
+    if use is None:
+        raise UserError(
+            f"{path} is a {variant} checkpoint; sample and translate run "
+            f"{', '.join(VARIANTS)} checkpoints"
+        )
+    if use.command != command:
+        raise UserError(f"{path} {_USE_INSTEAD[use.command]}")
+    return use.kind
+
+
+def inference_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
