@@ -22,6 +22,8 @@ from omegaconf import DictConfig
 from pytorch_lightning.plugins.precision import MixedPrecision
 from torch.optim import Optimizer
 
+from gan_lightning.training.lightning_adapter import run_after_closure_hooks, unwrapped_optimizer
+
 
 class AdversarialMixedPrecision(MixedPrecision):
     """``16-mixed`` autocast with a ``GradScaler`` per name ("discriminator", "generator")."""
@@ -41,7 +43,7 @@ class AdversarialMixedPrecision(MixedPrecision):
 
     def unscale(self, optimizer: Optimizer) -> None:
         """Unscale the gradients in place (before clipping or checking them)."""
-        optimizer = getattr(optimizer, "_optimizer", optimizer)  # a LightningOptimizer's own
+        optimizer = unwrapped_optimizer(optimizer)
         if id(optimizer) not in self._unscaled:
             self.scaler.unscale_(optimizer)
             self._unscaled.add(id(optimizer))
@@ -55,7 +57,7 @@ class AdversarialMixedPrecision(MixedPrecision):
     ) -> Any:
         closure()  # manual optimization: the backward has run already
         self.unscale(optimizer)
-        self._after_closure(model, optimizer)
+        run_after_closure_hooks(self, model, optimizer)
         self._unscaled.discard(id(optimizer))
         scale = self.scaler.get_scale()
         result = self.scaler.step(optimizer, **kwargs)  # skipped when a gradient is inf/NaN

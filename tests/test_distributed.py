@@ -160,22 +160,17 @@ def test_each_rank_draws_its_own_stream_without_rewinding():
 
 
 def test_a_resumed_rank_restores_its_own_state_and_re_derives_it_for_another_world_size():
-    from types import SimpleNamespace
-
     from gan_lightning.rng import collect_rng_state
-    from tests.test_adversarial import make_gan
+    from gan_lightning.training.checkpoint_state import restore_rng
 
-    module = make_gan()
     states = []
     for seed in (1, 2):
         torch.manual_seed(seed)
         states.append(collect_rng_state())
     extras = {"rng": states[0], "rng_per_rank": states}
-    module._trainer = SimpleNamespace(global_rank=1, world_size=2)
-    module._restore_rng(extras)
+    restore_rng(extras, rank=1, world_size=2)
     assert torch.equal(torch.get_rng_state(), states[1]["torch"])
-    module._trainer = SimpleNamespace(global_rank=1, world_size=4)  # saved by 2, resumed on 4
-    module._restore_rng(extras)
+    restore_rng(extras, rank=1, world_size=4)  # saved by 2, resumed on 4
     restored = torch.get_rng_state()
     assert not torch.equal(restored, states[0]["torch"])
     assert not torch.equal(restored, states[1]["torch"])

@@ -17,6 +17,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+import gan_lightning
 from gan_lightning.checkpoints import AtomicCheckpointIO, load_checkpoint, resolve_resume
 from gan_lightning.errors import TrainingDiverged, UserError
 from gan_lightning.models.adversarial import CHECKPOINT_KEY
@@ -359,7 +360,7 @@ def test_checkpoint_of_another_version_says_so(tmp_path):
     path = tmp_path / "old.ckpt"
     trainer.save_checkpoint(path)
     checkpoint = torch.load(path, weights_only=True)
-    assert load_checkpoint(path)[CHECKPOINT_KEY]["version"] == "0.1.0"
+    assert load_checkpoint(path)[CHECKPOINT_KEY]["version"] == gan_lightning.__version__
     checkpoint[CHECKPOINT_KEY]["version"] = "9.0.0"
     torch.save(checkpoint, path)
     with pytest.raises(UserError, match=r"written by gan-lightning 9\.0\.0, which is incompatible"):

@@ -34,7 +34,7 @@ def test_a_sweep_gives_each_run_its_folder_and_a_summary(tmp_path):
         assert (run / "checkpoints" / "last.ckpt").is_file()
         assert (run / ".hydra" / "config.yaml").is_file()
         saved = yaml.safe_load((run / ".hydra" / "config.yaml").read_text())
-        assert saved["model"]["optimizer"]["lr"] == float(
+        assert saved["model"]["training"]["optimizer"]["lr"] == float(
             row["overrides"].split("lr=")[1].split()[0]
         )
     assert "sweep: 2 of 2 runs completed" in result.stdout

@@ -7,6 +7,7 @@ from torch import Tensor
 from gan_lightning.generation import generate_in_eval_mode
 from gan_lightning.models.gan import GAN
 from gan_lightning.plots import FAKE_COLOUR, REAL_COLOUR, scatter_image
+from gan_lightning.training.lightning_adapter import attached_trainer
 
 
 class PointGAN(GAN):
@@ -21,7 +22,7 @@ class PointGAN(GAN):
     def grid_images(self) -> dict[str, tuple[Tensor, int]]:
         fake = generate_in_eval_mode(self.generator, self.fixed_noise).float().cpu()
         layers = []
-        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer else None
+        datamodule = getattr(attached_trainer(self), "datamodule", None)
         if datamodule is not None and hasattr(datamodule, "centers"):
             real, _ = datamodule.sample(fake.shape[0], seed=1)
             layers.append((real, REAL_COLOUR))

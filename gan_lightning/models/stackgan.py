@@ -37,6 +37,7 @@ from gan_lightning.losses import AdversarialLoss
 from gan_lightning.models.adversarial import CHECKPOINT_KEY, AdversarialModule, TrainingOptions
 from gan_lightning.nets.stackgan import draw, kl_divergence
 from gan_lightning.text import PAD_ID, UNK_ID, SentenceEmbeddings, encode_captions
+from gan_lightning.training.lightning_adapter import attached_trainer
 
 log = logging.getLogger(__name__)
 
@@ -444,7 +445,7 @@ class StackGAN(AdversarialModule):
         if extras.get("vocabulary"):
             self.vocabulary = list(extras["vocabulary"])
             self._check_vocabulary()
-            datamodule = self._trainer.datamodule if self._trainer is not None else None
+            datamodule = getattr(attached_trainer(self), "datamodule", None)
             if datamodule is not None and hasattr(datamodule, "use_vocabulary"):
                 datamodule.use_vocabulary(self.vocabulary)
         if extras.get("grid_captions"):

@@ -60,6 +60,17 @@ def dispatch_is_a_no_op(module: pl.LightningModule, trainer: pl.Trainer) -> bool
     )
 
 
+def unwrapped_optimizer(optimizer: Any) -> Any:
+    """The torch optimizer inside a ``LightningOptimizer`` (or the optimizer itself)."""
+    return getattr(optimizer, "_optimizer", optimizer)
+
+
+def run_after_closure_hooks(plugin: Any, model: pl.LightningModule, optimizer: Any) -> None:
+    """What a precision plugin does after the closure: ``on_before_optimizer_step`` hooks and
+    Lightning's gradient clipping, as its own ``optimizer_step`` would."""
+    plugin._after_closure(model, optimizer)
+
+
 def step_without_dispatch(optimizer: Any) -> None:
     """The wrapped optimizer's own step, with Lightning's step counting (``global_step``)."""
     optimizer._on_before_step()
