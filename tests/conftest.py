@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import pickle
 import struct
 import subprocess
 import sys
@@ -81,6 +82,61 @@ def write_svhn(path: Path, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarra
     path.parent.mkdir(parents=True, exist_ok=True)
     savemat(path, {"X": x, "y": y})
     return x, y
+
+
+CIFAR10_LABEL_NAMES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+
+
+def write_cifar10(
+    root: Path, per_batch: int = 8, test: int = 12, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``root/cifar-10-batches-py/`` as in cifar-10-python.tar.gz: data_batch_1..5 (``per_batch``
+    images each), test_batch and batches.meta, each a protocol-2 pickle of a dict with bytes keys;
+    b"data" is uint8 (N, 3072), rows holding the R, G, B planes of a 32x32 image.
+
+    Returns (train images, train labels, test images, test labels), images uint8 (N, 3, 32, 32).
+    """
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+
+    def batch(n: int, name: str) -> tuple[np.ndarray, np.ndarray]:
+        images = rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8)
+        images[0, 0, 0, 0], images[0, 2, 31, 31] = 0, 255  # the full range is present
+        labels = rng.integers(0, 10, size=n).astype(np.int64)
+        entry = {
+            b"batch_label": name.encode(),
+            b"labels": [int(label) for label in labels],
+            b"data": images.reshape(n, 3072),
+            b"filenames": [f"image_{i:05d}.png".encode() for i in range(n)],
+        }
+        with open(folder / name, "wb") as handle:
+            pickle.dump(entry, handle, protocol=2)
+        return images, labels
+
+    train = [batch(per_batch, f"data_batch_{i}") for i in range(1, 6)]
+    test_images, test_labels = batch(test, "test_batch")
+    meta = {
+        b"num_cases_per_batch": per_batch,
+        b"label_names": [name.encode() for name in CIFAR10_LABEL_NAMES],
+        b"num_vis": 3072,
+    }
+    with open(folder / "batches.meta", "wb") as handle:
+        pickle.dump(meta, handle, protocol=2)
+    train_images = np.concatenate([images for images, _ in train])
+    train_labels = np.concatenate([labels for _, labels in train])
+    return train_images, train_labels, test_images, test_labels
 
 
 def write_faces(folder: Path, n: int, size: tuple[int, int] = (178, 218), seed: int = 0) -> None:

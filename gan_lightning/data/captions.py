@@ -48,7 +48,11 @@ class CaptionedImageDataset(Dataset):
     looked up once in a table of sentence vectors)."""
 
     def __init__(
-        self, images: Tensor, captions: Sequence[Sequence[str]], labels: Tensor | None = None
+        self,
+        images: Tensor,
+        captions: Sequence[Sequence[str]],
+        labels: Tensor | None = None,
+        files: Sequence[Path] | None = None,
     ) -> None:
         if len(captions) != images.shape[0]:
             raise ValueError(f"{images.shape[0]} images but {len(captions)} caption lists")
@@ -57,6 +61,7 @@ class CaptionedImageDataset(Dataset):
         self.images = images
         self.captions = [list(c) for c in captions]
         self.labels = labels.long()
+        self.files = list(files) if files is not None else None  # where each image came from
         counts = torch.tensor([len(c) for c in self.captions], dtype=torch.long)
         if bool((counts == 0).any()):
             raise ValueError("every image needs at least one caption")
@@ -64,6 +69,16 @@ class CaptionedImageDataset(Dataset):
         self.offsets = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)[:-1]])
         self.text: Tensor | None = None  # per caption: token ids, or a sentence vector
         self.lengths: Tensor | None = None
+
+    def subset(self, indices: Tensor) -> CaptionedImageDataset:
+        """The images at ``indices`` with their captions (``data.limit``), not yet encoded."""
+        kept = indices.tolist()
+        return CaptionedImageDataset(
+            self.images[indices],
+            [self.captions[i] for i in kept],
+            self.labels[indices],
+            None if self.files is None else [self.files[i] for i in kept],
+        )
 
     def _flat(self) -> list[str]:
         return [caption for captions in self.captions for caption in captions]
@@ -126,8 +141,10 @@ class CaptionedDataModule(ImageDataModule):
         max_length: int,
         embeddings_file: str | None = None,
         loader: LoaderArg = None,
+        limit: int | None = None,
+        limit_seed: int = 0,
     ) -> None:
-        super().__init__(image_size, channels, loader)
+        super().__init__(image_size, channels, loader, limit, limit_seed)
         if vocab_size < 3:
             raise ValueError(f"vocab_size must be >= 3 (<pad>, <unk>, a word), got {vocab_size}")
         if max_length < 1:
@@ -155,6 +172,7 @@ class CaptionedDataModule(ImageDataModule):
     def build(self) -> None:
         dataset = self.load()
         self.check_fills_a_batch(len(dataset), f"the data set has {len(dataset)} images")
+        dataset = self.limited(dataset)  # before the vocabulary: it is built from these captions
         self.train_set = dataset
         if self.embeddings_file is not None:
             self.embeddings = SentenceEmbeddings.load(self.embeddings_file)
@@ -226,13 +244,21 @@ class CaptionedImageDataModule(CaptionedDataModule):
         max_length: int = 24,
         embeddings_file: str | None = None,
         loader: LoaderArg = None,
+        limit: int | None = None,
+        limit_seed: int = 0,
     ) -> None:
-        super().__init__(image_size, channels, vocab_size, max_length, embeddings_file, loader)
+        super().__init__(
+            image_size, channels, vocab_size, max_length, embeddings_file, loader, limit, limit_seed
+        )
         self.root = Path(root)
         self.images_dir = self.root / images_dir
         self.text_dir = self.root / text_dir
         self.captions_file = self.root / captions_file if captions_file else None
-        self.files: list[Path] = []  # the images in the order of the data set, after setup
+
+    @property
+    def files(self) -> list[Path]:
+        """The training images in the order of the data set (after ``limit``), after setup."""
+        return list(self.train_set.files or []) if self.train_set is not None else []
 
     def validate(self) -> None:
         super().validate()
@@ -339,9 +365,10 @@ class CaptionedImageDataModule(CaptionedDataModule):
                 f"text/{missing[0].stem}.txt or a captions.jsonl line for each, or remove them"
             )
         readable = drop_unreadable(files)
-        self.files = readable
         images = torch.stack([self._decode(path) for path in readable])
-        return CaptionedImageDataset(images, [captions[path.stem] for path in readable])
+        return CaptionedImageDataset(
+            images, [captions[path.stem] for path in readable], files=readable
+        )
 
 
 # --- the offline digit set --------------------------------------------------------------------
@@ -396,8 +423,12 @@ class DigitCaptionsDataModule(CaptionedDataModule):
         seed: int = 0,
         embeddings_file: str | None = None,
         loader: LoaderArg = None,
+        limit: int | None = None,
+        limit_seed: int = 0,
     ) -> None:
-        super().__init__(image_size, channels, vocab_size, max_length, embeddings_file, loader)
+        super().__init__(
+            image_size, channels, vocab_size, max_length, embeddings_file, loader, limit, limit_seed
+        )
         if captions_per_image < 1:
             raise ValueError(f"captions_per_image must be >= 1, got {captions_per_image}")
         self.mnist = MNISTDataModule(data_dir=data_dir, split=split)

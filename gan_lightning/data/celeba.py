@@ -46,8 +46,10 @@ class CelebADataModule(DownloadableData, ImageDataModule):
         crop_size: int = 178,
         num_classes: int | None = None,
         loader: LoaderArg = None,
+        limit: int | None = None,
+        limit_seed: int = 0,
     ) -> None:
-        super().__init__(image_size, channels, loader)
+        super().__init__(image_size, channels, loader, limit, limit_seed)
         if crop_size < 1:
             raise ValueError(f"crop_size must be positive, got {crop_size}")
         if num_classes is not None:
@@ -104,7 +106,7 @@ class CelebADataModule(DownloadableData, ImageDataModule):
             len(dataset), f"{self.image_dir.resolve()} has {len(dataset)} readable images"
         )
         self._check_crop(dataset.files[0])
-        self.train_set = dataset
+        self.train_set = self.limited(dataset)
 
     def _check_crop(self, path: Path) -> None:
         """CenterCrop pads smaller images with black borders: refuse rather than train on those."""

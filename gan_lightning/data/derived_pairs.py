@@ -66,12 +66,14 @@ class ColorizeDataModule(PairedImageData):
         test_fraction: float = 0.1,
         flip: bool = True,
         loader: LoaderArg = None,
+        limit: int | None = None,
+        limit_seed: int = 0,
     ) -> None:
         if out_channels != 3:
             raise ValueError(
                 f"out_channels must be 3 (the target is the colour image), got {out_channels}"
             )
-        super().__init__(image_size, in_channels, 3, loader)
+        super().__init__(image_size, in_channels, 3, loader, limit, limit_seed)
         if not 0.0 < test_fraction < 1.0:
             raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
         self.image_dir = Path(image_dir)
@@ -105,7 +107,7 @@ class ColorizeDataModule(PairedImageData):
         ):
             colour = ImageFolderDataset(chosen, transforms.Compose([*steps, pil_to_signed_unit]))
             setattr(self, name, GreyColourPairs(colour, self.in_channels))
-        self._check_batch_size(str(self.image_dir.resolve()))
+        self._finish_train_set(str(self.image_dir.resolve()))
 
 
 def outline(images: Tensor, width: int = 1) -> Tensor:
@@ -145,8 +147,10 @@ class EdgesToDigitsDataModule(PairedImageData):
         out_channels: int = 1,
         outline_width: int = 1,
         loader: LoaderArg = None,
+        limit: int | None = None,
+        limit_seed: int = 0,
     ) -> None:
-        super().__init__(image_size, in_channels, out_channels, loader)
+        super().__init__(image_size, in_channels, out_channels, loader, limit, limit_seed)
         if outline_width < 1:
             raise ValueError(f"outline_width must be >= 1, got {outline_width}")
         self.data_dir = data_dir
@@ -170,4 +174,4 @@ class EdgesToDigitsDataModule(PairedImageData):
 
     def build(self) -> None:
         self.train_set, self.test_set = self._pairs("train"), self._pairs("test")
-        self._check_batch_size(str(Path(self.data_dir).resolve()))
+        self._finish_train_set(str(Path(self.data_dir).resolve()))

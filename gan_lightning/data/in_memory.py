@@ -42,6 +42,10 @@ class InMemoryImageDataset(Dataset):
         index = torch.as_tensor(indices)
         return to_signed_unit(self.images[index]), self.labels[index]
 
+    def subset(self, indices: Tensor) -> InMemoryImageDataset:
+        """The images (and labels) at ``indices``, as a set of the same kind (``data.limit``)."""
+        return InMemoryImageDataset(self.images[indices], self.labels[indices])
+
 
 def batch_loader(dataset: InMemoryImageDataset, loader: LoaderArg = None) -> DataLoader:
     """Shuffled, equal-sized batches fetched by index (Lightning shards it under DDP)."""
@@ -53,7 +57,8 @@ class InMemoryImageDataModule(ImageDataModule):
 
     ``image_size`` and ``channels`` are what the model sees, resized / converted once at set-up
     (null: the set's own, ``native_size`` and ``native_channels``). ``num_classes`` must match
-    the data set and exists so model configs can interpolate it; the sets here are digits.
+    the data set and exists so model configs can interpolate it; the sets here have 10 classes
+    (digits, CIFAR-10's objects).
     """
 
     native_size: ClassVar[int]
@@ -66,11 +71,15 @@ class InMemoryImageDataModule(ImageDataModule):
         channels: int | None = None,
         num_classes: int | None = 10,
         loader: LoaderArg = None,
+        limit: int | None = None,
+        limit_seed: int = 0,
     ) -> None:
         super().__init__(
             self.native_size if image_size is None else image_size,
             self.native_channels if channels is None else channels,
             loader,
+            limit,
+            limit_seed,
         )
         if num_classes != self.native_num_classes:
             raise ValueError(
@@ -89,8 +98,8 @@ class InMemoryImageDataModule(ImageDataModule):
     def build(self) -> None:
         images, labels = self.load_arrays()
         self.check_fills_a_batch(images.shape[0], f"the data set has {images.shape[0]} images")
-        self.train_set = InMemoryImageDataset(
-            fit_images(images, self.image_size, self.channels), labels
+        self.train_set = self.limited(
+            InMemoryImageDataset(fit_images(images, self.image_size, self.channels), labels)
         )
 
 
@@ -110,8 +119,10 @@ class DownloadableSplit(DownloadableData, InMemoryImageDataModule):
         channels: int | None = None,
         num_classes: int | None = 10,
         loader: LoaderArg = None,
+        limit: int | None = None,
+        limit_seed: int = 0,
     ) -> None:
-        super().__init__(image_size, channels, num_classes, loader)
+        super().__init__(image_size, channels, num_classes, loader, limit, limit_seed)
         if split not in self.splits:
             raise ValueError(f"split must be one of {list(self.splits)}, got {split!r}")
         self.data_dir = data_dir

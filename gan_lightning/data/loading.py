@@ -1,19 +1,24 @@
 """What every data module shares: the loader options (``data.loader``), argument checks, the
-DataLoaders, and the base classes that hold them."""
+DataLoaders, the fixed training subset of ``data.limit``, and the base classes that hold them."""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from gan_lightning.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,55 @@ def resolve_load_size(image_size: int, load_size: int | None) -> int:
     return load_size
 
 
+def check_limit_args(limit: int | None, limit_seed: int) -> None:
+    """ValueError naming the argument, so the CLI reports ``data: <message>`` as one line."""
+    if limit is not None and (isinstance(limit, bool) or limit < 1):
+        raise ValueError(f"limit must be a positive number of images or null, got {limit}")
+    if isinstance(limit_seed, bool) or not isinstance(limit_seed, int):
+        raise ValueError(f"limit_seed must be an integer, got {limit_seed!r}")
+
+
+_MASK64 = (1 << 64) - 1
+_GOLDEN_GAMMA = 0x9E3779B97F4A7C15
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser on a uint64 array (wrapping arithmetic): a bijection."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def subset_indices(total: int, limit: int, seed: int = 0) -> Tensor:
+    """The ``limit`` indices of ``range(total)`` that ``data.limit`` keeps, ascending.
+
+    Each index gets a key, splitmix64 of (``seed``, index), and the ``limit`` smallest keys are
+    kept. The subset depends on ``(total, limit, seed)`` only: not on the global seed, the DDP
+    rank or the numpy / torch version (no library random stream is used); a smaller limit keeps
+    a subset of a larger one's images, and ``limit == total`` keeps the whole set in its order.
+    """
+    if not 1 <= limit <= total:
+        raise ValueError(f"limit must be in 1..{total}, got {limit}")
+    base = _splitmix64(np.array([seed & _MASK64], dtype=np.uint64))
+    states = base + (np.arange(1, total + 1, dtype=np.uint64) * np.uint64(_GOLDEN_GAMMA))
+    keys = _splitmix64(states)
+    kept = np.argpartition(keys, limit - 1)[:limit] if limit < total else np.arange(total)
+    return torch.from_numpy(np.sort(kept).astype(np.int64))
+
+
+D = TypeVar("D", bound=Dataset)
+
+
+def take_subset(dataset: D, indices: Tensor) -> D | Subset:
+    """``dataset`` reduced to ``indices``: through its own ``subset`` method where it has one
+    (the in-memory sets keep their type and tensors), else as a ``torch.utils.data.Subset``."""
+    if hasattr(dataset, "subset"):
+        return dataset.subset(indices)
+    return Subset(dataset, indices.tolist())
+
+
 def keep_batch(batch: Any) -> Any:
     """The collate function of batched data sets: ``__getitems__`` already made the batch."""
     return batch
@@ -81,8 +135,10 @@ def keep_batch(batch: Any) -> Any:
 
 def collate_for(dataset: Dataset) -> Any:
     """``keep_batch`` for the in-memory sets, whose ``__getitems__`` makes a whole batch in one
-    indexing; the default collation (None) for sets that decode one item at a time."""
-    return keep_batch if hasattr(dataset, "__getitems__") else None
+    indexing; the default collation (None) for sets that decode one item at a time. A ``Subset``
+    always has ``__getitems__``: it returns its set's batch, or a list of items to collate."""
+    inner = dataset.dataset if isinstance(dataset, Subset) else dataset
+    return keep_batch if hasattr(inner, "__getitems__") else None
 
 
 def train_loader(dataset: Dataset, loader: LoaderOptions) -> DataLoader:
@@ -163,13 +219,58 @@ class LoaderDataModule(pl.LightningDataModule):
 
 
 class ImageDataModule(LoaderDataModule):
-    """Square images: ``image_size`` and ``channels`` are what the model sees."""
+    """Square images: ``image_size`` and ``channels`` are what the model sees.
 
-    def __init__(self, image_size: int, channels: int, loader: LoaderArg = None) -> None:
+    ``limit`` (``data.limit``): train on a fixed subset of that many training images (pairs for
+    the paired sets, images per domain for the unpaired ones), chosen by ``limit_seed`` through
+    :func:`subset_indices`; null trains on the whole set. Subclasses pass their training set
+    through :meth:`limited`; held-out sets (previews, scores) are never limited.
+    """
+
+    def __init__(
+        self,
+        image_size: int,
+        channels: int,
+        loader: LoaderArg = None,
+        limit: int | None = None,
+        limit_seed: int = 0,
+    ) -> None:
         super().__init__(loader)
         check_image_args(image_size, channels)
+        check_limit_args(limit, limit_seed)
         self.image_size = image_size
         self.channels = channels
+        self.limit = limit
+        self.limit_seed = limit_seed
+
+    def limited(self, dataset: D, what: str = "images") -> D | Subset:
+        """``dataset`` itself when ``limit`` is null, else its fixed subset of ``limit`` items,
+        stated once in the log. ``what`` names the items in the messages ("images", "pairs",
+        "images of domain A"). UserError when the set holds fewer than ``limit`` items, or when
+        ``limit`` makes no whole batch."""
+        if self.limit is None:
+            return dataset
+        total = len(dataset)
+        if self.limit > total:
+            raise UserError(
+                f"data.limit={self.limit} is more than the {total} training {what}; lower "
+                "data.limit, or set data.limit=null to train on all of them"
+            )
+        if self.limit < self.batch_size:
+            raise UserError(
+                f"data.limit={self.limit} is fewer {what} than batch_size={self.batch_size}; "
+                "raise data.limit or lower data.loader.batch_size"
+            )
+        if rank_zero_only.rank == 0:
+            log.info(
+                "training on a fixed subset of %d of %d %s (data.limit=%d, data.limit_seed=%d)",
+                self.limit,
+                total,
+                what,
+                self.limit,
+                self.limit_seed,
+            )
+        return take_subset(dataset, subset_indices(total, self.limit, self.limit_seed))
 
 
 class DownloadableData:

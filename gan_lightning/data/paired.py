@@ -55,7 +55,8 @@ class PairedImageData(ImageDataModule):
     """What every paired data module shares: ``(input, target)`` batches in [-1, 1], a fixed
     preview batch for the sample grids and a held-out loader for the scores.
 
-    Subclasses set ``train_set`` and ``test_set`` (items ``(input, target)``) in ``build``.
+    Subclasses set ``train_set`` and ``test_set`` (items ``(input, target)``) in ``build``, and
+    then call ``_finish_train_set`` (the batch check and ``limit``, counted in pairs).
     ``channels`` is the target's: the generator's output, which the image metrics score.
     """
 
@@ -63,19 +64,27 @@ class PairedImageData(ImageDataModule):
     num_classes = None
 
     def __init__(
-        self, image_size: int, in_channels: int, out_channels: int, loader: LoaderArg = None
+        self,
+        image_size: int,
+        in_channels: int,
+        out_channels: int,
+        loader: LoaderArg = None,
+        limit: int | None = None,
+        limit_seed: int = 0,
     ) -> None:
         check_image_args(image_size, in_channels)
-        super().__init__(image_size, out_channels, loader)
+        super().__init__(image_size, out_channels, loader, limit, limit_seed)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.test_set: Dataset | None = None
 
-    def _check_batch_size(self, where: str) -> None:
+    def _finish_train_set(self, where: str) -> None:
+        """Check that the training pairs fill a batch, then apply ``limit`` to them."""
         assert self.train_set is not None
         self.check_fills_a_batch(
             len(self.train_set), f"{where} has {len(self.train_set)} training pairs"
         )
+        self.train_set = self.limited(self.train_set, "pairs")
 
     def test_loader(self, batch_size: int = 16) -> DataLoader:
         """Held-out pairs in a fixed order, uncropped and unflipped."""
@@ -196,8 +205,10 @@ class PairedDataModule(ArchiveBackedFolders, PairedImageData):
         out_channels: int = 3,
         flip: bool = True,
         loader: LoaderArg = None,
+        limit: int | None = None,
+        limit_seed: int = 0,
     ) -> None:
-        super().__init__(image_size, in_channels, out_channels, loader)
+        super().__init__(image_size, in_channels, out_channels, loader, limit, limit_seed)
         check_direction(direction)
         self.load_size = resolve_load_size(image_size, load_size)
         self._use_root(root, archive, download)
@@ -228,7 +239,7 @@ class PairedDataModule(ArchiveBackedFolders, PairedImageData):
         train_files = self._files(self.root / "train")
         self.train_set = SideBySideDataset(train_files, *common, self.load_size, self.flip)
         check_decoded(self.train_set, train_files, self.root / "train")
-        self._check_batch_size(str(self.root.resolve()))
+        self._finish_train_set(str(self.root.resolve()))
         for name in ("test", "val"):  # the first held-out folder with a readable pair
             folder = self.root / name
             if folder.is_dir() and list_images(folder):

@@ -95,7 +95,8 @@ class UnpairedDataModule(ArchiveBackedFolders, ImageDataModule):
     image_size * 286 / 256), randomly cropped to ``image_size`` and flipped; test images are
     resized to ``image_size``. Unreadable files are skipped and grey / RGBA images converted to
     ``channels`` (each counted once in the log). ``archive`` names a public CycleGAN set that
-    ``download=true`` fetches into ``root``.
+    ``download=true`` fetches into ``root``. ``limit`` applies to each domain: ``limit`` images
+    of trainA/ and ``limit`` of trainB/ (each chosen by ``limit_seed``).
     """
 
     data_kind = "unpaired"
@@ -112,8 +113,10 @@ class UnpairedDataModule(ArchiveBackedFolders, ImageDataModule):
         channels: int = 3,
         flip: bool = True,
         loader: LoaderArg = None,
+        limit: int | None = None,
+        limit_seed: int = 0,
     ) -> None:
-        super().__init__(image_size, channels, loader)
+        super().__init__(image_size, channels, loader, limit, limit_seed)
         self.load_size = resolve_load_size(image_size, load_size)
         self._use_root(root, archive, download)
         self.flip = flip
@@ -161,7 +164,13 @@ class UnpairedDataModule(ArchiveBackedFolders, ImageDataModule):
 
     def build(self) -> None:
         self.require_present()
-        train = {d: self._domain(self.root / f"train{d}", self.train_transform()) for d in DOMAINS}
+        train = {
+            d: self.limited(
+                self._domain(self.root / f"train{d}", self.train_transform()),
+                f"images of domain {d} (train{d}/)",
+            )
+            for d in DOMAINS
+        }
         self.train_set = UnpairedDataset(train["A"], train["B"])
         self.check_fills_a_batch(
             len(self.train_set),
