@@ -23,7 +23,7 @@ from gan_lightning.renamed import check_no_renamed_keys
 
 _SCALARS = (bool, int, float, str)
 FITTING_DATA = {
-    "images": "an image set such as data=digits, data=mnist, data=svhn or data=celeba",
+    "images": "an image set such as data=digits, mnist, svhn, cifar10 or celeba",
     "points": "data=ring or data=grid",
     "unpaired": "data=summer2winter or data=unpaired data.root=DIR",
     "paired": "data=paired data.root=DIR, data=facades, data=colorize or data=edges2digits",
