@@ -11,6 +11,7 @@ from collections.abc import Callable, Collection, Sequence
 from itertools import pairwise
 
 from torch import nn
+from torch.nn.utils import parametrizations
 
 from gan_lightning.renamed import renamed_value
 
@@ -20,6 +21,7 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
 }
 MAX_WIDTH_MULTIPLIER = 8
+SPECTRAL_NORM_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d, nn.Embedding)
 
 
 def init_normal_weights(module: nn.Module) -> None:
@@ -34,6 +36,33 @@ def init_normal_weights(module: nn.Module) -> None:
     elif isinstance(module, (nn.BatchNorm2d, nn.InstanceNorm2d)) and module.affine:
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
+
+
+def apply_spectral_norm(net: nn.Module) -> None:
+    """Spectral normalisation (Miyato et al. 2018) on every Conv/Linear/Embedding weight of ``net``.
+
+    What the discriminators' ``spectral_norm=True`` does, after their weight init (so the init is
+    the same with the option on or off). Each weight W is used as W / sigma(W), sigma the largest
+    singular value of W as an (out, in * kernel) matrix (for a convolution, the paper's stand-in
+    for its Lipschitz constant), estimated by power iteration: 15 iterations when the option is
+    applied, then one per forward in train mode (two matrix-vector products per layer, whatever
+    the batch size; D's forwards in G's update count too). torch's parametrization keeps W as
+    ``<layer>.parametrizations.weight.original`` and the power-iteration vectors as the buffers
+    ``<layer>.parametrizations.weight.0._u`` / ``._v``, so checkpoints carry them and a resumed
+    run continues the iteration exactly; checkpoints of the same net without the option do not
+    load into it (other keys). In eval mode the vectors are not updated. Under DDP they are the
+    same on every rank: they start equal (DDP copies rank 0's parameters and buffers to every
+    rank, and by default its buffers again at each training step) and are updated from the same,
+    all-reduced weights, whatever each rank's batch.
+
+    Norm layers are left as configured (SN acts on weights only): the DCGAN and StackGAN
+    discriminators keep their BatchNorm, the PatchGAN follows its ``norm``. SN-GAN's
+    discriminators have no norm layer; BatchNorm's division by the batch spread can undo the
+    per-layer bound, so for the paper's setting use a norm-free D (PatchGAN: ``norm=none``).
+    """
+    layers = [m for m in net.modules() if isinstance(m, SPECTRAL_NORM_LAYERS)]
+    for layer in layers:  # listed first: the parametrization adds submodules to each layer
+        parametrizations.spectral_norm(layer)
 
 
 def check_choice(what: str, value: object, allowed: Collection[object], context: str = "") -> None:

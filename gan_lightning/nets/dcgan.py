@@ -20,6 +20,7 @@ from itertools import pairwise
 from torch import Tensor, nn
 
 from gan_lightning.nets.common import (
+    apply_spectral_norm,
     check_at_least,
     check_choice,
     chosen_design,
@@ -96,6 +97,8 @@ class DCGANDiscriminator(nn.Module):
     flatten + Linear for ``design="course"``. ``num_classes > 0`` makes it conditional: the one-hot
     label is appended to the image as ``num_classes`` constant maps. ``pack=m`` takes m images
     stacked along channels (PacGAN); ``minibatch_std`` adds the batch-spread map before the head.
+    ``spectral_norm`` normalises every Conv/Linear weight after the init and keeps the BatchNorm
+    layers (``nets.common.apply_spectral_norm``).
     """
 
     def __init__(
@@ -108,6 +111,7 @@ class DCGANDiscriminator(nn.Module):
         init_weights: bool = True,
         pack: int = 1,
         minibatch_std: bool = False,
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         design = chosen_design(design, DESIGNS)
@@ -129,6 +133,8 @@ class DCGANDiscriminator(nn.Module):
             self.head = nn.Sequential(nn.Flatten(), nn.Linear(last * 4 * 4, 1))
         if init_weights:
             self.apply(init_normal_weights)
+        if spectral_norm:
+            apply_spectral_norm(self)
 
     def forward(self, x: Tensor, condition: Tensor | None = None) -> Tensor:
         if condition is not None:

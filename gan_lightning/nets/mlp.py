@@ -7,7 +7,12 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from gan_lightning.nets.common import ACTIVATIONS, check_at_least, check_choice
+from gan_lightning.nets.common import (
+    ACTIVATIONS,
+    apply_spectral_norm,
+    check_at_least,
+    check_choice,
+)
 from gan_lightning.nets.layers import MinibatchStdDev, with_condition
 
 OUTPUT_ACTIVATIONS = ("tanh", "none")
@@ -73,7 +78,8 @@ class MLPDiscriminator(nn.Module):
     """sample -> flatten -> N x [Linear -> LeakyReLU(0.2) -> Dropout] -> Linear (one logit).
 
     ``pack=m`` takes m samples (and their labels) concatenated, for PacGAN; ``minibatch_std``
-    appends the batch spread before the last layer.
+    appends the batch spread before the last layer. ``spectral_norm`` normalises every Linear
+    weight (``nets.common.apply_spectral_norm``; this D has no norm layer).
     """
 
     def __init__(
@@ -84,6 +90,7 @@ class MLPDiscriminator(nn.Module):
         num_classes: int = 0,
         pack: int = 1,
         minibatch_std: bool = False,
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         check_at_least("pack", pack, 1)
@@ -94,6 +101,8 @@ class MLPDiscriminator(nn.Module):
         self.body = _hidden_stack(in_dim, hidden_dims, dropout)
         self.spread = MinibatchStdDev() if minibatch_std else nn.Identity()
         self.head = nn.Linear(hidden_dims[-1] + int(minibatch_std), 1)
+        if spectral_norm:
+            apply_spectral_norm(self)
 
     def forward(self, x: Tensor, condition: Tensor | None = None) -> Tensor:
         x = with_condition(x.flatten(1), condition)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from gan_lightning.nets.common import (
+    apply_spectral_norm,
     check_at_least,
     check_norm,
     chosen_design,
@@ -41,6 +42,8 @@ class PatchDiscriminator(nn.Module):
 
     ``image_size`` (optional) is checked against the smallest size the layers can take, so a
     too-small image fails when the network is built rather than in the first batch.
+    ``spectral_norm`` normalises every Conv weight after the init; ``norm`` stays as chosen
+    (``norm=none`` for SN-GAN's norm-free D; ``nets.common.apply_spectral_norm``).
     """
 
     def __init__(
@@ -52,6 +55,7 @@ class PatchDiscriminator(nn.Module):
         design: str = "course",
         init_weights: bool = True,
         image_size: int | None = None,
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         design = chosen_design(design, DESIGNS)
@@ -78,6 +82,8 @@ class PatchDiscriminator(nn.Module):
         )
         if init_weights:
             self.apply(init_normal_weights)
+        if spectral_norm:
+            apply_spectral_norm(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.body(x)

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from gan_lightning.nets.common import (
+    apply_spectral_norm,
     check_choice,
     conv_block,
     doubling_widths,
@@ -246,7 +247,9 @@ class StageDiscriminator(nn.Module):
 
     Convolutions halve the image down to 4x4; the sentence vector, compressed to
     ``text_features`` numbers, is replicated over that map and joined by a 3x3 convolution
-    before the 4x4 logit (StackGAN's matching-aware D).
+    before the 4x4 logit (StackGAN's matching-aware D). ``spectral_norm`` normalises every
+    Conv/Linear weight after the init, the text path's Linear included, and keeps the BatchNorm
+    layers (``nets.common.apply_spectral_norm``).
     """
 
     def __init__(
@@ -257,6 +260,7 @@ class StageDiscriminator(nn.Module):
         base_width: int = 32,
         text_features: int = 32,
         init_weights: bool = True,
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         widths = _level_widths(image_size, base_width, "the discriminator's image_size")[:-1]
@@ -272,6 +276,8 @@ class StageDiscriminator(nn.Module):
         )
         if init_weights:
             self.apply(init_normal_weights)
+        if spectral_norm:
+            apply_spectral_norm(self)
 
     def forward(self, image: Tensor, text: Tensor) -> Tensor:
         if image.shape[-1] != self.image_size:
