@@ -114,8 +114,9 @@ def evaluate(cfg: DictConfig, argv: Sequence[str]) -> dict[str, Any]:
             "skipped": skipped,
         },
     )
+    width = max([16, *map(len, results)])
     for name, value in sorted(results.items()):
-        print(f"{name:>16}: {value:.6g}")
+        print(f"{name:>{width}}: {value:.6g}")
     for line in skipped:
         print(f"skipped: {line}")
     print(f"written: {out}")

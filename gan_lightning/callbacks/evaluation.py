@@ -22,10 +22,11 @@ class EvaluationCallback(pl.Callback):
     """Logs ``eval/<metric>`` at the end of every ``every_n_epochs``-th epoch.
 
     ``metrics`` null picks every metric that applies to the data (mode coverage for 2-D
-    mixtures; classifier distance and class coverage for digit sets once their classifier is
-    cached; FID/KID/IS when ``inception_weights`` is set; cycle reconstruction and translation
-    FID/KID on the test images for CycleGAN; L1 to the target, and the input's, on the
-    held-out pairs for Pix2Pix) and logs once what it left out.
+    mixtures; classifier distance, class coverage and ``precision`` / ``recall`` / ``density``
+    / ``coverage`` in classifier features for digit sets once their classifier is cached;
+    FID/KID/IS and ``precision_inception``, ... when ``inception_weights`` is set; cycle
+    reconstruction and translation FID/KID on the test images for CycleGAN; L1 to the target,
+    and the input's, on the held-out pairs for Pix2Pix) and logs once what it left out.
     Samples are generated ``batch_size`` at a time from a fixed seed, so successive evaluations
     differ only by the generator. Skipped under ``fast_dev_run``.
     """

@@ -1,9 +1,10 @@
-"""Fréchet and kernel distances (FID / KID, and their classifier-feature twins) via torchmetrics.
+"""Fréchet and kernel distances (FID / KID, and their classifier-feature twins) via torchmetrics,
+and precision / recall / density / coverage on the same features.
 
 Features are computed once per batch by the subclass's network and handed to torchmetrics
 through a pass-through module, so one forward pass serves every statistic, memory stays bounded
-(FID keeps running sums; KID keeps N x F features) and the real statistics are computed once per
-data module and reused at every evaluation.
+(FID keeps running sums; KID and the k-NN metrics keep N x F features) and the real statistics
+(features and their k-NN radii) are computed once per data module and reused at every evaluation.
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ from gan_lightning.metrics.classifier import (
     classifier_path,
     load_classifier,
 )
+from gan_lightning.metrics.fidelity import (
+    DENSITY_K,
+    NAMES,
+    PRECISION_K,
+    fidelity_diversity,
+    nearest_distances,
+)
 
 
 class _Features(nn.Module):
@@ -46,17 +54,21 @@ class _Features(nn.Module):
 
 
 class FeatureDistance(SampleMetric):
-    """Fréchet distance and KID between real and generated features of one feature network."""
+    """Fréchet distance and KID between real and generated features of one feature network, and
+    (``fidelity_suffix`` not None) precision, recall, density and coverage (``fidelity.py``) as
+    ``precision<fidelity_suffix>``, ``recall<fidelity_suffix>``, ..."""
 
     fid_name = "fid"  # result keys: <fid_name>, <kid_name>, <kid_name>_std
     kid_name = "kid"
     scores_inception = False  # also compute the Inception score from the "logits" features
+    fidelity_suffix: str | None = None  # None: no precision / recall / density / coverage
 
     def __init__(self, kid_subset_size: int = 1000, kid_subsets: int = 100) -> None:
         self.kid_subset_size = kid_subset_size
         self.kid_subsets = kid_subsets
-        self.min_samples = max(2, kid_subset_size)
+        self.min_samples = max(2, kid_subset_size, PRECISION_K + 1, DENSITY_K + 1)
         self._real: dict[Hashable, Tensor] = {}  # inputs.real_key -> real features
+        self._real_neighbours: dict[Hashable, Tensor] = {}  # -> their k-NN distances
         self.network: nn.Module | None = None
         self.device = torch.device("cpu")
 
@@ -102,21 +114,24 @@ class FeatureDistance(SampleMetric):
         self.load(inputs)
         real = self._real_features(inputs)
         fid = FrechetInceptionDistance(feature=_Features(real.shape[1]))
-        with warnings.catch_warnings():  # KID keeps N x F features: bounded by num_samples
+        with warnings.catch_warnings():  # KID and IS keep N x F features: bounded by num_samples
             warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
             kid = KernelInceptionDistance(
                 feature=_Features(real.shape[1]),
                 subsets=self.kid_subsets,
                 subset_size=inputs.kid_subset_size or self.kid_subset_size,
             )
-        score = InceptionScore(feature=_Features(0)) if self.scores_inception else None
+            score = InceptionScore(feature=_Features(0)) if self.scores_inception else None
         for chunk in real.split(inputs.batch_size):
             fid.update(chunk, real=True)
             kid.update(chunk, real=True)
+        fakes = []  # float32 copies for the k-NN metrics
         for fake, _ in inputs.fake_batches():
             outputs = self.features(fake)
             fid.update(outputs["features"].cpu(), real=False)
             kid.update(outputs["features"].cpu(), real=False)
+            if self.fidelity_suffix is not None:
+                fakes.append(outputs["features"].cpu().float())
             if score is not None:
                 score.update(outputs["logits"].cpu())
         with torch.random.fork_rng(devices=[]):  # KID draws subsets: seeded, training RNG kept
@@ -129,7 +144,23 @@ class FeatureDistance(SampleMetric):
             }
             if score is not None:
                 results["inception_score"] = float(score.compute()[0])
+        if self.fidelity_suffix is not None:
+            results.update(self._fidelity(inputs, real, torch.cat(fakes)))
         return results
+
+    def _fidelity(self, inputs: EvaluationInputs, real: Tensor, fake: Tensor) -> dict[str, float]:
+        """Precision, recall, density, coverage; the real k-NN radii are kept like the features."""
+        if real.shape[0] <= DENSITY_K:
+            raise UserError(
+                f"{self.name}: density and coverage need more than {DENSITY_K} real samples, "
+                f"the data set gives {real.shape[0]}"
+            )
+        real = real.float()
+        key = inputs.real_key
+        if key not in self._real_neighbours:
+            self._real_neighbours[key] = nearest_distances(real, DENSITY_K)
+        scores = fidelity_diversity(real, fake, real_distances=self._real_neighbours[key])
+        return {f"{name}{self.fidelity_suffix}": scores[name] for name in NAMES}
 
 
 class ClassifierDistance(FeatureDistance):
@@ -141,6 +172,7 @@ class ClassifierDistance(FeatureDistance):
     name = "Fréchet classifier distance"
     fid_name = "fcd"
     kid_name = "kcd"
+    fidelity_suffix = ""  # precision, recall, density, coverage
 
     def __init__(
         self,
@@ -180,6 +212,7 @@ class InceptionDistance(FeatureDistance):
 
     name = "FID"
     scores_inception = True
+    fidelity_suffix = "_inception"  # precision_inception, recall_inception, ...
     WEIGHTS_URL = (
         "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
         "weights-inception-2015-12-05-6726825d.pth"
@@ -218,6 +251,7 @@ class TranslatedDistance(SampleMetric):
     def __init__(self, weights: str | None = None, kid_subset_size: int = 1000) -> None:
         self.distance = InceptionDistance(weights, kid_subset_size)
         self.distance.scores_inception = False
+        self.distance.fidelity_suffix = None
         self.kid_subset_size = kid_subset_size
 
     def targets(self, inputs: Any) -> dict[str, Any]:

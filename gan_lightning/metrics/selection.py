@@ -9,9 +9,13 @@ from gan_lightning.errors import UserError
 from gan_lightning.metrics.base import SampleMetric, is_image_data
 from gan_lightning.metrics.coverage import ClassCoverage
 from gan_lightning.metrics.distances import ClassifierDistance, InceptionDistance
+from gan_lightning.metrics.fidelity import NAMES
 from gan_lightning.metrics.modes import ModeCoverage
 from gan_lightning.metrics.paired import PairedDistance, PairedL1
 from gan_lightning.metrics.translation import CycleReconstruction, TranslationDistance
+
+CLASSIFIER_METRICS = ", ".join(("fcd", "kcd", *NAMES, "class coverage"))
+INCEPTION_METRICS = ", ".join(("fid", "kid", "inception_score", *(f"{n}_inception" for n in NAMES)))
 
 
 @dataclass
@@ -92,13 +96,13 @@ def applicable_metrics(
             metrics += [distance, ClassCoverage(settings.classifier, settings.feature_dir)]
         else:
             skipped.append(
-                f"classifier metrics (fcd, kcd, class coverage): no classifier at {path}; "
+                f"classifier metrics ({CLASSIFIER_METRICS}): no classifier at {path}; "
                 "train it with python -m gan_lightning.evaluate train_features data=..."
             )
     else:
-        skipped.append("class coverage: the data set has no labels")
+        skipped.append(f"classifier metrics ({CLASSIFIER_METRICS}): the data set has no labels")
     if settings.inception_weights:
         metrics.append(InceptionDistance(settings.inception_weights, settings.kid_subset_size))
     else:
-        skipped.append("fid, kid, inception_score: metrics.inception_weights is not set")
+        skipped.append(f"{INCEPTION_METRICS}: metrics.inception_weights is not set")
     return metrics, skipped
