@@ -1,11 +1,14 @@
 """Adversarial objectives on discriminator logits.
 
 Each objective owns both halves of the game (the D loss and the G loss) so a variant swaps the
-whole objective with one config key. Discriminators output raw scores (no sigmoid): the BCE
-objectives use the numerically stable ``*_with_logits`` forms.
+whole objective with one config choice (``model/loss=hinge``, files in conf/model/loss/).
+Discriminators output raw scores (no sigmoid): the BCE objectives use the numerically stable
+``*_with_logits`` forms.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -17,9 +20,23 @@ class AdversarialLoss:
 
     ``real_label_smoothing`` is one-sided (Salimans et al. 2016): real targets become 1 - s, fake
     targets stay 0. ``label_flip_prob`` swaps a random fraction of D's real/fake targets.
+    Objectives without targets (``has_targets = False``: hinge, Wasserstein) take both options
+    only at 0, so ``model.loss._target_=...`` swaps the class of a node that lists them.
     """
 
+    has_targets: ClassVar[bool] = True
+
     def __init__(self, real_label_smoothing: float = 0.0, label_flip_prob: float = 0.0) -> None:
+        if not self.has_targets:
+            for key, value in (
+                ("real_label_smoothing", real_label_smoothing),
+                ("label_flip_prob", label_flip_prob),
+            ):
+                if value:
+                    raise ValueError(
+                        f"{type(self).__name__} has no real/fake targets to smooth or flip: "
+                        f"drop {key} (or set it to 0)"
+                    )
         if not 0.0 <= real_label_smoothing < 1.0:
             raise ValueError(f"real_label_smoothing must be in [0, 1), got {real_label_smoothing}")
         if not 0.0 <= label_flip_prob < 0.5:
@@ -78,3 +95,37 @@ class LeastSquaresLoss(AdversarialLoss):
 
     def generator(self, fake_logits: Tensor) -> Tensor:
         return (fake_logits - 1.0).pow(2).mean()
+
+
+class HingeLoss(AdversarialLoss):
+    """Hinge loss (Lim & Ye 2017; Miyato et al. 2018, SN-GAN).
+
+    D: mean(relu(1 - D(x))) + mean(relu(1 + D(G(z)))). G: -mean(D(G(z))).
+    ``score`` is D's raw output (no probability), so logged d_real/d_fake are raw values.
+    """
+
+    has_targets = False
+
+    def discriminator(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+
+    def generator(self, fake_logits: Tensor) -> Tensor:
+        return -fake_logits.mean()
+
+
+class WassersteinLoss(AdversarialLoss):
+    """WGAN critic loss (Arjovsky et al. 2017).
+
+    D: mean(D(G(z))) - mean(D(x)). G: -mean(D(G(z))). Only meaningful with a Lipschitz critic,
+    which this loss does not enforce: add a gradient penalty or spectral norm (separate options;
+    the paper clipped weights), otherwise D's loss is unbounded. ``score`` is the raw critic
+    value, so logged d_real/d_fake are not probabilities.
+    """
+
+    has_targets = False
+
+    def discriminator(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        return fake_logits.mean() - real_logits.mean()
+
+    def generator(self, fake_logits: Tensor) -> Tensor:
+        return -fake_logits.mean()

@@ -54,7 +54,10 @@ class TrainingHealthMonitor(pl.Callback):
             value = metrics.get(f"train/{name}_epoch")
             if value is not None:
                 self.history[name].append(float(value))
-        self.check_discriminator(trainer.current_epoch)
+        # D's scores are probabilities only for losses with real/fake targets (not hinge or
+        # Wasserstein, whose raw critic values have no "near 0 / near 1")
+        if getattr(getattr(pl_module, "loss", None), "has_targets", True):
+            self.check_discriminator(trainer.current_epoch)
         self.check_generator_loss(trainer.current_epoch)
         spread = sample_spread(pl_module)
         if spread is not None:
