@@ -172,3 +172,19 @@ def downsampling(
         stride = last_stride if index == len(widths) - 1 else 2
         layers += conv_block(w_in, w_out, 4, stride, 1, norm, activation)
     return layers
+
+
+D_CONDITIONINGS = ("concat", "projection")
+G_CONDITIONINGS = ("concat", "cbn")
+
+
+def check_conditioning(
+    net: str, conditioning: str, allowed: Collection[str], num_classes: int
+) -> None:
+    """``conditioning`` is one of ``allowed``; a non-default one needs labels (num_classes > 0)."""
+    check_choice(f"model.{net}.conditioning", conditioning, allowed)
+    if conditioning != "concat" and num_classes <= 0:
+        raise ValueError(
+            f"model.{net}.conditioning={conditioning} needs class labels (num_classes > 0): "
+            "use it with a labelled data set (model=cgan, data=mnist, digits or svhn)"
+        )

@@ -20,9 +20,12 @@ from itertools import pairwise
 from torch import Tensor, nn
 
 from gan_lightning.nets.common import (
+    D_CONDITIONINGS,
+    G_CONDITIONINGS,
     apply_spectral_norm,
     check_at_least,
     check_choice,
+    check_conditioning,
     chosen_design,
     conv_block,
     doubling_widths,
@@ -30,7 +33,15 @@ from gan_lightning.nets.common import (
     halvings,
     init_normal_weights,
 )
-from gan_lightning.nets.layers import MinibatchStdDev, with_condition, with_condition_maps
+from gan_lightning.nets.layers import (
+    ConditionalBatchNorm,
+    MinibatchStdDev,
+    forward_with_condition,
+    projection,
+    with_condition,
+    with_condition_maps,
+    with_conditional_batch_norms,
+)
 
 DESIGNS = ("radford", "course")
 IMAGE_SIZES = (32, 64, 128)
@@ -47,7 +58,10 @@ class DCGANGenerator(nn.Module):
 
     The 4x4 map comes from ConvTranspose 4x4 s1 on z as a 1x1 map (+ BatchNorm + ReLU) for
     ``design="radford"``, from a Linear layer for ``design="course"``. ``num_classes > 0`` makes it
-    conditional: a one-hot label is concatenated to z.
+    conditional: with ``conditioning="concat"`` a one-hot label is concatenated to z; with
+    ``"cbn"`` every BatchNorm becomes a conditional BatchNorm (per-class gain and bias from the
+    label, ``nets.layers.ConditionalBatchNorm``, gains 1 and biases 0 at init whatever
+    ``init_weights``) and z goes in alone.
     """
 
     def __init__(
@@ -59,16 +73,19 @@ class DCGANGenerator(nn.Module):
         num_classes: int = 0,
         design: str = "radford",
         init_weights: bool = True,
+        conditioning: str = "concat",
     ) -> None:
         super().__init__()
         design = chosen_design(design, DESIGNS)
+        check_conditioning("generator", conditioning, G_CONDITIONINGS, num_classes)
         widths = _widths(design, image_size, base_width)[::-1]
         self.latent_dim = latent_dim
         self.image_size = image_size
         self.channels = channels
         self.num_classes = num_classes
         self.design = design
-        in_dim = latent_dim + num_classes
+        self.conditioning = conditioning
+        in_dim = latent_dim + (num_classes if conditioning == "concat" else 0)
         if design == "radford":
             self.project: nn.Module = nn.Sequential(
                 nn.Unflatten(1, (in_dim, 1, 1)),
@@ -83,10 +100,19 @@ class DCGANGenerator(nn.Module):
             layers += conv_block(w_in, w_out, 4, 2, 1, transpose=True)
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
         self.body = nn.Sequential(*layers)
+        if conditioning == "cbn":
+            for stack in (self.project, self.body):
+                with_conditional_batch_norms(stack, num_classes)
         if init_weights:
             self.apply(init_normal_weights)
+        for module in self.modules():
+            if isinstance(module, ConditionalBatchNorm):
+                module.reset_parameters()  # gains 1, biases 0: not the conv init
 
     def forward(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
+        if self.conditioning == "cbn":
+            x = forward_with_condition(self.project, z, condition)
+            return forward_with_condition(self.body, x, condition)
         return self.body(self.project(with_condition(z, condition)))
 
 
@@ -98,7 +124,16 @@ class DCGANDiscriminator(nn.Module):
     label is appended to the image as ``num_classes`` constant maps. ``pack=m`` takes m images
     stacked along channels (PacGAN); ``minibatch_std`` adds the batch-spread map before the head.
     ``spectral_norm`` normalises every Conv/Linear weight after the init and keeps the BatchNorm
-    layers (``nets.common.apply_spectral_norm``).
+    layers (``nets.common.apply_spectral_norm``), the projection's embedding included.
+
+    ``conditioning="concat"`` appends the label maps as above; ``"projection"`` (Miyato & Koyama
+    2018) leaves the image alone and adds ``<embed(y), phi(x)>`` to the logit ``psi(phi(x))``:
+    phi(x) is the final 4x4 feature map flattened (C * 4 * 4 values) and psi the existing head,
+    which is a linear function of exactly that vector in both designs; embed is a bias-free
+    Linear from the one-hot label to C * 4 * 4 values, so each class adds its own 4x4 filter to
+    the head's. (SN-GAN's ResNet D sums its last map over space; here the head already sees
+    the whole 4x4 map, position by position, and the projection keeps that.) With ``pack=m`` the
+    packed labels are m one-hots side by side: the pack's embedding is the sum of its members'.
     """
 
     def __init__(
@@ -112,17 +147,21 @@ class DCGANDiscriminator(nn.Module):
         pack: int = 1,
         minibatch_std: bool = False,
         spectral_norm: bool = False,
+        conditioning: str = "concat",
     ) -> None:
         super().__init__()
         design = chosen_design(design, DESIGNS)
         check_at_least("pack", pack, 1)
+        check_conditioning("discriminator", conditioning, D_CONDITIONINGS, num_classes)
         widths = _widths(design, image_size, base_width)
         self.image_size = image_size
         self.channels = channels
         self.num_classes = num_classes
         self.design = design
         self.pack = pack
-        layers = downsampling((channels + num_classes) * pack, widths)
+        self.conditioning = conditioning
+        label_maps = num_classes if conditioning == "concat" else 0
+        layers = downsampling((channels + label_maps) * pack, widths)
         if minibatch_std:
             layers.append(MinibatchStdDev())
         self.body = nn.Sequential(*layers)
@@ -131,12 +170,17 @@ class DCGANDiscriminator(nn.Module):
             self.head: nn.Module = nn.Sequential(nn.Conv2d(last, 1, 4, 1, 0), nn.Flatten())
         else:
             self.head = nn.Sequential(nn.Flatten(), nn.Linear(last * 4 * 4, 1))
+        if conditioning == "projection":
+            self.embed = nn.Linear(num_classes * pack, last * 4 * 4, bias=False)
         if init_weights:
             self.apply(init_normal_weights)
         if spectral_norm:
             apply_spectral_norm(self)
 
     def forward(self, x: Tensor, condition: Tensor | None = None) -> Tensor:
+        if self.conditioning == "projection":
+            features = self.body(x)
+            return self.head(features).squeeze(1) + projection(self.embed, features, condition)
         if condition is not None:
             x = with_condition_maps(x, condition)
         return self.head(self.body(x)).squeeze(1)

@@ -9,11 +9,20 @@ from torch import Tensor, nn
 
 from gan_lightning.nets.common import (
     ACTIVATIONS,
+    D_CONDITIONINGS,
+    G_CONDITIONINGS,
     apply_spectral_norm,
     check_at_least,
     check_choice,
+    check_conditioning,
 )
-from gan_lightning.nets.layers import MinibatchStdDev, with_condition
+from gan_lightning.nets.layers import (
+    MinibatchStdDev,
+    forward_with_condition,
+    projection,
+    with_condition,
+    with_conditional_batch_norms,
+)
 
 OUTPUT_ACTIVATIONS = ("tanh", "none")
 
@@ -41,8 +50,11 @@ def _hidden_stack(
 class MLPGenerator(nn.Module):
     """z -> N x [Linear -> (BatchNorm) -> activation -> Dropout] -> Linear -> tanh, reshaped.
 
-    ``num_classes > 0`` makes it conditional: a one-hot label is concatenated to z.
-    ``output_activation="none"`` is for unbounded outputs such as the 2-D toy points.
+    ``num_classes > 0`` makes it conditional: with ``conditioning="concat"`` a one-hot label is
+    concatenated to z; with ``"cbn"`` each BatchNorm becomes a conditional BatchNorm (per-class
+    gain and bias, ``nets.layers.ConditionalBatchNorm``) and z goes in alone (needs
+    ``batch_norm=True``). ``output_activation="none"`` is for unbounded outputs such as the
+    2-D toy points.
     """
 
     def __init__(
@@ -55,20 +67,32 @@ class MLPGenerator(nn.Module):
         activation: str = "leaky_relu",
         batch_norm: bool = False,
         output_activation: str = "tanh",
+        conditioning: str = "concat",
     ) -> None:
         super().__init__()
         check_choice("output_activation", output_activation, OUTPUT_ACTIVATIONS)
+        check_conditioning("generator", conditioning, G_CONDITIONINGS, num_classes)
+        if conditioning == "cbn" and not batch_norm:
+            raise ValueError(
+                "model.generator.conditioning=cbn conditions G's BatchNorm layers, and this MLP "
+                "generator has none: set model.generator.batch_norm=true"
+            )
         self.latent_dim = latent_dim
         self.out_shape = tuple(out_shape)
         self.num_classes = num_classes
         self.output_activation = output_activation
-        self.body = _hidden_stack(
-            latent_dim + num_classes, hidden_dims, dropout, activation, batch_norm
-        )
+        self.conditioning = conditioning
+        in_dim = latent_dim + (num_classes if conditioning == "concat" else 0)
+        self.body = _hidden_stack(in_dim, hidden_dims, dropout, activation, batch_norm)
+        if conditioning == "cbn":
+            with_conditional_batch_norms(self.body, num_classes)
         self.head = nn.Linear(hidden_dims[-1], math.prod(self.out_shape))
 
     def forward(self, z: Tensor, condition: Tensor | None = None) -> Tensor:
-        out = self.head(self.body(with_condition(z, condition)))
+        if self.conditioning == "cbn":
+            out = self.head(forward_with_condition(self.body, z, condition))
+        else:
+            out = self.head(self.body(with_condition(z, condition)))
         if self.output_activation == "tanh":
             out = out.tanh()
         return out.view(z.shape[0], *self.out_shape)
@@ -79,7 +103,15 @@ class MLPDiscriminator(nn.Module):
 
     ``pack=m`` takes m samples (and their labels) concatenated, for PacGAN; ``minibatch_std``
     appends the batch spread before the last layer. ``spectral_norm`` normalises every Linear
-    weight (``nets.common.apply_spectral_norm``; this D has no norm layer).
+    weight (``nets.common.apply_spectral_norm``; this D has no norm layer), the projection's
+    embedding included.
+
+    ``conditioning="concat"`` appends the one-hot label to the input; ``"projection"`` (Miyato &
+    Koyama 2018) leaves the input alone and adds ``<embed(y), phi(x)>`` to the logit
+    ``psi(phi(x))``, phi(x) the last hidden features (after the minibatch spread, if any), psi
+    the final Linear, embed a bias-free Linear on the one-hot label (the class embedding: its
+    columns). With ``pack=m`` the packed labels are m one-hots side by side, so the pack's
+    embedding is the sum of its members' (one embedding table per pack slot).
     """
 
     def __init__(
@@ -91,19 +123,29 @@ class MLPDiscriminator(nn.Module):
         pack: int = 1,
         minibatch_std: bool = False,
         spectral_norm: bool = False,
+        conditioning: str = "concat",
     ) -> None:
         super().__init__()
         check_at_least("pack", pack, 1)
+        check_conditioning("discriminator", conditioning, D_CONDITIONINGS, num_classes)
         self.in_shape = tuple(in_shape)
         self.num_classes = num_classes
         self.pack = pack
-        in_dim = (math.prod(self.in_shape) + num_classes) * pack
+        self.conditioning = conditioning
+        label_dim = num_classes if conditioning == "concat" else 0
+        in_dim = (math.prod(self.in_shape) + label_dim) * pack
         self.body = _hidden_stack(in_dim, hidden_dims, dropout)
         self.spread = MinibatchStdDev() if minibatch_std else nn.Identity()
-        self.head = nn.Linear(hidden_dims[-1] + int(minibatch_std), 1)
+        feature_dim = hidden_dims[-1] + int(minibatch_std)
+        self.head = nn.Linear(feature_dim, 1)
+        if conditioning == "projection":
+            self.embed = nn.Linear(num_classes * pack, feature_dim, bias=False)
         if spectral_norm:
             apply_spectral_norm(self)
 
     def forward(self, x: Tensor, condition: Tensor | None = None) -> Tensor:
+        if self.conditioning == "projection":
+            features = self.spread(self.body(x.flatten(1)))
+            return self.head(features).squeeze(1) + projection(self.embed, features, condition)
         x = with_condition(x.flatten(1), condition)
         return self.head(self.spread(self.body(x))).squeeze(1)
