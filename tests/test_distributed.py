@@ -26,6 +26,18 @@ VARIANTS = {
     "dcgan": ("model=dcgan", "data=svhn", "data.loader.batch_size=8"),  # BatchNorm in G and D
     "cgan": ("model=cgan", "data=mnist", "data.loader.batch_size=16"),
     "cyclegan": (*TINY_CYCLEGAN, "data.root=${paths.data_dir}/unpaired"),
+    # the toolkit's options that hold state of their own: spectral norm's vectors must agree too
+    "cgan-projection-sn": (
+        "model=cgan",
+        "model/nets=dcgan",
+        "data=mnist",
+        "data.image_size=32",
+        "data.loader.batch_size=8",
+        "model/loss=hinge",
+        "model.discriminator.spectral_norm=true",
+        "model.discriminator.conditioning=projection",
+        "model.generator.conditioning=cbn",
+    ),
     # bfloat16 autocast (runs on the CPU too): the AMP path under DDP
     "dcgan-bf16": (
         "model=dcgan",

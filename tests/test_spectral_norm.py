@@ -243,3 +243,14 @@ def test_dcgan_with_spectral_norm_trains_from_the_command_line(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((run_dir / "status.json").read_text())["status"] == "completed"
+
+
+def test_the_ddp_check_compares_the_power_iteration_vectors_too():
+    from gan_lightning.callbacks.ddp_check import spectral_norm_vectors
+    from gan_lightning.nets.mlp import MLPDiscriminator
+
+    plain = MLPDiscriminator((1, 8, 8), hidden_dims=[16])
+    normalised = MLPDiscriminator((1, 8, 8), hidden_dims=[16], spectral_norm=True)
+    assert list(spectral_norm_vectors(plain)) == []
+    linears = sum(isinstance(m, torch.nn.Linear) for m in normalised.modules())
+    assert len(list(spectral_norm_vectors(normalised))) == 2 * linears  # a u and a v each

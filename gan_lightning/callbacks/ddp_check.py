@@ -50,7 +50,8 @@ class DistributedSyncCheck(pl.Callback):
     ) -> None:
         if trainer.world_size == 1 or batch_idx % self.every_n_batches:
             return
-        weights = torch.stack([p.detach().double().sum() for p in pl_module.parameters()])
+        synced = [*pl_module.parameters(), *spectral_norm_vectors(pl_module)]
+        weights = torch.stack([t.detach().double().sum() for t in synced])
         # one checksum per image tensor (CycleGAN's A and B each); labels can repeat by chance
         images = [t for t in _tensors(batch) if t.is_floating_point()]
         data = torch.stack([t.detach().double().sum() for t in images])
@@ -81,6 +82,14 @@ class DistributedSyncCheck(pl.Callback):
                             f"ranks {i} and {j} got the same batch {batch_idx}: the data is not "
                             "sharded (keep trainer.use_distributed_sampler=true)"
                         )
+
+
+def spectral_norm_vectors(module: torch.nn.Module) -> Iterator[Tensor]:
+    """Spectral norm's power-iteration vectors: part of the effective weights, and updated
+    from the (synchronised) weights alone, so they too must agree on every rank."""
+    for name, buffer in module.named_buffers():
+        if ".parametrizations." in name and name.endswith(("._u", "._v")):
+            yield buffer
 
 
 def _tensors(batch: Any) -> Iterator[Tensor]:
