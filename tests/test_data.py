@@ -151,3 +151,17 @@ def test_the_data_configs_build_loader_options(recwarn):
 def test_in_memory_sets_default_to_their_own_size():
     data = DigitsDataModule(image_size=None, channels=None)
     assert (data.image_size, data.channels) == (8, 1)
+
+
+def test_a_failed_mnist_download_is_one_line(tmp_path, monkeypatch):
+    import torchvision
+
+    def offline(root, train, download):
+        raise RuntimeError("<urlopen error [Errno -3] Temporary failure\nin name resolution>")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
+    with pytest.raises(UserError) as info:
+        MNISTDataModule(data_dir=str(tmp_path), download=True).prepare_data()
+    message = str(info.value)
+    assert message.startswith("MNIST download failed (<urlopen error")
+    assert "\n" not in message and "data.download=true" in message

@@ -127,11 +127,7 @@ class CIFAR10DataModule(DownloadableSplit):
     def _download(self) -> None:
         from torchvision.datasets import CIFAR10
 
-        try:
-            CIFAR10(self.data_dir, train=self.split == "train", download=True)
-        except Exception as error:  # network failures come in many types; same fix for all
-            reason = str(error).replace("\n", " ") or type(error).__name__
-            raise UserError(f"CIFAR-10 download failed ({reason}); {HOW_TO_FIX}") from None
+        self.download_with(CIFAR10, "CIFAR-10", HOW_TO_FIX)
 
     def read_split(self) -> tuple[Tensor, Tensor]:
         parts = [read_cifar_batch(self.batches_dir / name) for name in SPLIT_FILES[self.split]]

@@ -17,6 +17,7 @@ from gan_lightning.data.loading import (
     train_loader,
 )
 from gan_lightning.data.transforms import fit_images, to_signed_unit
+from gan_lightning.errors import UserError
 
 
 class InMemoryImageDataset(Dataset):
@@ -131,6 +132,15 @@ class DownloadableSplit(DownloadableData, InMemoryImageDataModule):
 
     def read_split(self) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
+
+    def download_with(self, dataset: type, name: str, how_to_fix: str) -> None:
+        """Fetch this split through its torchvision class; a failure is one line (network
+        errors come in many types, and the fix is the same for all)."""
+        try:
+            dataset(self.data_dir, train=self.split == "train", download=True)
+        except Exception as error:
+            reason = str(error).replace("\n", " ") or type(error).__name__
+            raise UserError(f"{name} download failed ({reason}); {how_to_fix}") from None
 
     def load_arrays(self) -> tuple[Tensor, Tensor]:
         self.prepare_data()

@@ -49,10 +49,7 @@ class MNISTDataModule(DownloadableSplit):
     def _download(self) -> None:
         from torchvision.datasets import MNIST
 
-        try:
-            MNIST(self.data_dir, train=self.split == "train", download=True)
-        except Exception as error:  # network failures come in many types; same fix for all
-            raise UserError(f"MNIST download failed ({error}); {HOW_TO_FIX}") from None
+        self.download_with(MNIST, "MNIST", HOW_TO_FIX)
 
     def read_split(self) -> tuple[Tensor, Tensor]:
         image_file, label_file = (self._find(name) for name in SPLIT_FILES[self.split])
