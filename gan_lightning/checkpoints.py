@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from gan_lightning.atomic import atomic_path
+from gan_lightning.ema import AVERAGES_PREFIX
 from gan_lightning.errors import UserError
 from gan_lightning.renamed import upgrade_config
 from gan_lightning.training.checkpoint_state import CHECKPOINT_KEY, check_version
@@ -108,6 +109,8 @@ def check_resume(path: str, model: nn.Module) -> None:
             f"ckpt_path={path} is a {variant} checkpoint but this run builds a {wanted}; resume "
             "with the model=... (and overrides) of the run that wrote it"
         )
+    if hasattr(model, "configure_model"):
+        model.configure_model()  # what Lightning builds before it restores (G's average)
     saved, built = checkpoint["state_dict"], model.state_dict()
     missing = sorted(set(built) - set(saved))
     unexpected = sorted(set(saved) - set(built))
@@ -125,16 +128,22 @@ def check_resume(path: str, model: nn.Module) -> None:
         )
 
 
-def load_network(path: str | Path, name: str = "generator") -> tuple[nn.Module, DictConfig]:
+def load_network(
+    path: str | Path, name: str = "generator", ema: bool = True
+) -> tuple[nn.Module, DictConfig]:
     """The network ``model.<name>`` of a checkpoint in eval mode, and the run config."""
-    networks, config = load_networks(path, [name])
+    networks, config = load_networks(path, [name], ema)
     return networks[name], config
 
 
 def load_networks(
-    path: str | Path, names: list[str] | None = None
+    path: str | Path, names: list[str] | None = None, ema: bool = True
 ) -> tuple[dict[str, nn.Module], DictConfig]:
-    """Several networks of one checkpoint (read once); ``names`` None: every network it has."""
+    """Several networks of one checkpoint (read once); ``names`` None: every network it has.
+
+    ``ema``: a generator the run averaged (``model.training.ema``) comes with the averaged
+    weights, the ones its grids and evaluation showed; ``ema=False`` gives the raw G.
+    """
     checkpoint = load_checkpoint(path)
     config = OmegaConf.create(checkpoint[CHECKPOINT_KEY]["config"])
     stored = {key.split(".", 1)[0] for key in checkpoint["state_dict"]}
@@ -153,10 +162,14 @@ def load_networks(
                 f"{path} has no network model.{name} (it has {', '.join(available)}){hint}"
             )
         network = instantiate(config.model[name])
-        prefix = f"{name}."
+        averaged = f"{AVERAGES_PREFIX}{name}."
+        use_average = ema and any(k.startswith(averaged) for k in checkpoint["state_dict"])
+        prefix = averaged if use_average else f"{name}."
         state = {
             k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)
         }
         network.load_state_dict(state)
+        if use_average:
+            log.info("model.%s: the average of its weights (ema=false: the raw ones)", name)
         networks[name] = network.eval()
     return networks, config

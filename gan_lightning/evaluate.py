@@ -82,7 +82,7 @@ def evaluate(cfg: DictConfig, argv: Sequence[str]) -> dict[str, Any]:
     if not cfg.ckpt:
         raise UserError("give a checkpoint: ckpt=PATH (or train_features data=...)")
     kind = variant_kind(checkpoint_extras(cfg.ckpt))
-    networks, run_config = load_networks(cfg.ckpt)
+    networks, run_config = load_networks(cfg.ckpt, ema=bool(cfg.get("ema", True)))
     data_cfg = _data_config(cfg, run_config, argv)
     datamodule = build_data(data_cfg)
     data_kind = getattr(datamodule, "data_kind", "images")

@@ -44,6 +44,11 @@ class AdversarialLoss:
         self.real_label_smoothing = real_label_smoothing
         self.label_flip_prob = label_flip_prob
 
+    @property
+    def decision_boundary(self) -> float:
+        """D's output between "real" and "fake" (ADA reads the sign of D's output minus it)."""
+        return 0.0
+
     def _targets(self, logits: Tensor, real: bool) -> Tensor:
         target = torch.full_like(logits, 1.0 - self.real_label_smoothing if real else 0.0)
         if self.label_flip_prob > 0:
@@ -95,6 +100,10 @@ class LeastSquaresLoss(AdversarialLoss):
 
     def generator(self, fake_logits: Tensor) -> Tensor:
         return (fake_logits - 1.0).pow(2).mean()
+
+    @property
+    def decision_boundary(self) -> float:
+        return 0.5 * (1.0 - self.real_label_smoothing)  # midway between D's two targets
 
 
 class HingeLoss(AdversarialLoss):

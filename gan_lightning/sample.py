@@ -62,6 +62,7 @@ class SampleArgs:
     text: str | None
     stage: int | None
     embeddings: str | None
+    ema: bool
 
     def __post_init__(self) -> None:
         if self.ckpt is None:
@@ -136,7 +137,7 @@ def generate_images(args: SampleArgs, extras: dict[str, Any]) -> tuple[Tensor, i
             f"{given[0]}= is for text-to-image checkpoints (model=stackgan); "
             f"{args.ckpt} is a {extras.get('variant')} checkpoint"
         )
-    generator, config = load_network(args.ckpt, "generator")
+    generator, config = load_network(args.ckpt, "generator", args.ema)
     sampler = Sampler.from_config(generator.to(inference_device()), config)
     sampler.truncation = args.truncation
     try:
@@ -244,7 +245,7 @@ def generate_from_text(args: SampleArgs, extras: dict[str, Any]) -> tuple[Tensor
     captions = split_captions(args.text) if given else list(extras.get("grid_captions") or [])
     if not captions:
         raise UserError('give captions: text="a handwritten three" (several: separated by |)')
-    nets, _ = load_networks(args.ckpt, list(TEXT_NETS))
+    nets, _ = load_networks(args.ckpt, list(TEXT_NETS), args.ema)
     device = inference_device()
     nets = {name: net.to(device) for name, net in nets.items()}
     every = [caption for caption in captions for _ in range(args.n)]

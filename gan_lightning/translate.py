@@ -63,6 +63,7 @@ class TranslateArgs:
     size: str
     batch_size: int
     paired: bool
+    ema: bool
 
     def __post_init__(self) -> None:
         for key in ("ckpt", "input", "output"):
@@ -88,7 +89,7 @@ def cyclegan_translator(args: TranslateArgs) -> Translator:
     """The generator of ``direction``."""
     direction = args.direction or "AtoB"
     name = CYCLE_GENERATORS[direction]
-    networks, config = load_networks(args.ckpt, [name])
+    networks, config = load_networks(args.ckpt, [name], args.ema)
     return Translator(networks[name], config, direction, direction)
 
 
@@ -99,7 +100,7 @@ def pix2pix_translator(args: TranslateArgs) -> Translator:
             "a Pix2Pix model translates one way only (its training input to its target); "
             "leave out direction="
         )
-    networks, config = load_networks(args.ckpt, ["generator"])
+    networks, config = load_networks(args.ckpt, ["generator"], args.ema)
     trained = str(config.data.get("direction", "AtoB"))
     return Translator(networks["generator"], config, "input -> target", trained)
 

@@ -54,6 +54,7 @@ MATRIX = [
     ("experiment=mode_collapse_ring", "model.pack=4"),
     ("experiment=mode_collapse_grid", "model.discriminator.minibatch_std=true"),
     ("experiment=mnist_cgan",),
+    ("experiment=limited_mnist_dcgan_diffaugment",),  # and limited_mnist_dcgan, its base
     ("experiment=svhn_dcgan",),
     ("experiment=celeba_dcgan", "data.loader.num_workers=0"),
     ("model=cyclegan", "data=summer2winter", *CYCLEGAN_SMALL),

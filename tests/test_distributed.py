@@ -37,6 +37,13 @@ VARIANTS = {
         "model.discriminator.spectral_norm=true",
         "model.discriminator.conditioning=projection",
         "model.generator.conditioning=cbn",
+        # R1 (lazy), G's average and ADA: their gradients and state must agree too
+        "model.training.r1_gamma=1",
+        "model.training.r1_every=2",
+        "model.training.ema.decay=0.9",
+        "model/training/augment=ada",
+        "model.training.augment.interval=1",
+        "model.training.augment.speed_images=16",
     ),
     # bfloat16 autocast (runs on the CPU too): the AMP path under DDP
     "dcgan-bf16": (

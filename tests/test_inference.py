@@ -28,7 +28,7 @@ from tests.conftest import REPO_ROOT
 
 SAMPLE_KEYS = (
     "ckpt, n, out, labels, grid, truncation, seed, interpolate, seeds, batch_size, text, stage, "
-    "embeddings"
+    "embeddings, ema"
 )
 
 

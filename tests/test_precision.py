@@ -176,3 +176,16 @@ def test_command_line_fp16_run_checkpoints_both_scalers(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert set(checkpoint["AdversarialMixedPrecision"]) == {"discriminator", "generator"}
+
+
+def test_an_r1_penalty_that_overflows_fp16_is_skipped_by_the_scaler_not_taken_for_divergence():
+    """R1 at gamma 1e9: its gradient overflows fp16 at the first scales, so D's scaler backs
+    off and skips those updates; D's adversarial loss stays finite, so the run goes on.
+    (Without R1 both scales end at 4096 in this run: fp16 on the CPU overflows early.)"""
+    plugin = AdversarialMixedPrecision("cpu")
+    model = tiny_gan(r1_gamma=1e9)
+    quiet_trainer(max_epochs=1, plugins=[plugin]).fit(model, images(32))
+    d_scale = plugin.scalers["discriminator"].get_scale()
+    assert d_scale <= 256
+    assert plugin.scalers["generator"].get_scale() >= 16 * d_scale
+    assert all(torch.isfinite(p).all() for p in model.parameters())

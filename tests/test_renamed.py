@@ -14,6 +14,7 @@ from gan_lightning.checkpoints import check_resume, load_network
 from gan_lightning.errors import UserError
 from gan_lightning.nets.dcgan import DCGANGenerator
 from gan_lightning.renamed import (
+    RENAMED_KEYS,
     check_no_renamed_keys,
     renamed_value,
     upgrade_config,
@@ -88,7 +89,8 @@ def as_written_by_0_1(checkpoint: dict) -> dict:
     """A checkpoint of today in the layout 0.1 wrote: its version and its flat config keys."""
     extras = checkpoint[CHECKPOINT_KEY]
     model, data = extras["config"]["model"], extras["config"]["data"]
-    model.update({k: v for k, v in model.pop("training").items() if k != "_target_"})
+    moved = {old.split(".")[-1] for old in RENAMED_KEYS if old.startswith("model.")}
+    model.update({k: v for k, v in model.pop("training").items() if k in moved})  # 0.1 had no more
     data.update({k: v for k, v in data.pop("loader").items() if k != "_target_"})
     extras["version"] = "0.1.0"
     return checkpoint

@@ -50,7 +50,11 @@ class DistributedSyncCheck(pl.Callback):
     ) -> None:
         if trainer.world_size == 1 or batch_idx % self.every_n_batches:
             return
-        synced = [*pl_module.parameters(), *spectral_norm_vectors(pl_module)]
+        synced = [
+            *pl_module.parameters(),  # G's average (model.training.ema) too
+            *spectral_norm_vectors(pl_module),
+            *toolkit_state(pl_module),
+        ]
         weights = torch.stack([t.detach().double().sum() for t in synced])
         # one checksum per image tensor (CycleGAN's A and B each); labels can repeat by chance
         images = [t for t in _tensors(batch) if t.is_floating_point()]
@@ -89,6 +93,13 @@ def spectral_norm_vectors(module: torch.nn.Module) -> Iterator[Tensor]:
     from the (synchronised) weights alone, so they too must agree on every rank."""
     for name, buffer in module.named_buffers():
         if ".parametrizations." in name and name.endswith(("._u", "._v")):
+            yield buffer
+
+
+def toolkit_state(module: torch.nn.Module) -> Iterator[Tensor]:
+    """ADA's p and the toolkit's counters: every rank must adapt and schedule alike."""
+    for name, buffer in module.named_buffers():
+        if name in ("augment.p", "penalties.d_updates", "averages.updates"):
             yield buffer
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from gan_lightning.ema import use_averages
 from gan_lightning.metrics.base import EvaluationInputs, SampleMetric
 from gan_lightning.metrics.paired import PairedInputs
 from gan_lightning.metrics.selection import MetricSettings, applicable_metrics
@@ -65,11 +66,12 @@ class EvaluationCallback(pl.Callback):
             return
         if (trainer.current_epoch + 1) % self.every_n_epochs != 0:
             return
-        inputs = self.inputs(pl_module, trainer.datamodule)
         results: dict[str, float] = {}
-        for metric in self.metrics:
-            metric.check(inputs)
-            results.update(metric.compute(inputs))
+        with use_averages(pl_module):  # the average of G, when the run keeps one
+            inputs = self.inputs(pl_module, trainer.datamodule)
+            for metric in self.metrics:
+                metric.check(inputs)
+                results.update(metric.compute(inputs))
         pl_module.log_dict(
             {f"eval/{name}": value for name, value in results.items()},
             on_step=False,

@@ -12,6 +12,7 @@ from torchvision.utils import make_grid, save_image
 
 from gan_lightning.atomic import atomic_path
 from gan_lightning.callbacks.image_logging import log_image
+from gan_lightning.ema import use_averages
 
 
 class SampleGridCallback(pl.Callback):
@@ -33,7 +34,9 @@ class SampleGridCallback(pl.Callback):
     def render(self, pl_module: pl.LightningModule) -> dict[str, Tensor]:
         """name -> CHW float grid in [0, 1]."""
         grids = {}
-        for name, (images, nrow) in pl_module.grid_images().items():
+        with use_averages(pl_module):  # the average of G, when the run keeps one
+            drawn = pl_module.grid_images()
+        for name, (images, nrow) in drawn.items():
             images = images.detach().float().cpu()
             scale = math.ceil(self.min_image_size / min(images.shape[-2:]))
             if scale > 1:

@@ -19,7 +19,9 @@ from typing import Any
 import pytorch_lightning as pl
 from torch import Tensor, nn
 
+from gan_lightning.ema import GeneratorAverages
 from gan_lightning.losses import AdversarialLoss
+from gan_lightning.regularizers import Critic, DiscriminatorPenalties
 from gan_lightning.rng import seed_for_rank
 from gan_lightning.training.checkpoint_state import CHECKPOINT_KEY, CheckpointState
 from gan_lightning.training.lightning_adapter import (
@@ -36,7 +38,7 @@ from gan_lightning.training.nonfinite import (
 )
 from gan_lightning.training.options import TrainingOptions
 from gan_lightning.training.step_logs import StepLogs
-from gan_lightning.training.updates import agreed, only_updating, update
+from gan_lightning.training.updates import agreed, gradient_scale, only_updating, update
 
 __all__ = ["CHECKPOINT_KEY", "AdversarialModule", "TrainingOptions"]
 
@@ -47,10 +49,14 @@ class AdversarialModule(pl.LightningModule):
     * ``__init__``: build on ``super().__init__(loss, training)``, keep its networks as
       attributes, and call ``self.save_settings()`` (its plain arguments, into checkpoints).
     * ``discriminator_loss(batch)`` / ``generator_loss(batch)``: (loss, extra scalars to log);
-      D's fakes are made under ``torch.no_grad()``.
+      D's fakes are made under ``torch.no_grad()``. D's logits on real and fake come from
+      ``self.judge(critic, real, fake)``, where ``critic`` is x -> D's logits with the
+      condition bound and ``self.augmented`` applied to the images D sees (G's update too):
+      that is how penalties, augmentation and ADA reach every variant.
     * ``grid_images()``: name -> (images in [-1, 1], images per row) for the sample grids.
-    * ``generator_parameters()`` / ``discriminator_parameters()``: only when the networks are
-      not ``self.generator`` / ``self.discriminator`` (CycleGAN's pairs, StackGAN's stages).
+    * ``generators()``, ``generator_parameters()``, ``discriminator_parameters()``: only when
+      the networks are not ``self.generator`` / ``self.discriminator`` (CycleGAN's pairs,
+      StackGAN's stages).
     * optionally ``data_kind`` ("unpaired", "paired", "captioned", "points"), checked against
       the data module at start-up, and extra checkpoint state in ``on_save_checkpoint`` /
       ``on_load_checkpoint`` (call ``super()`` and add to ``checkpoint[CHECKPOINT_KEY]``).
@@ -67,6 +73,13 @@ class AdversarialModule(pl.LightningModule):
         self.step_logs = StepLogs()
         self.checkpoint_state = CheckpointState()
         self.direct_updates = False  # set at the start of fit (updates.py)
+        self.penalties = DiscriminatorPenalties(
+            training.gp_weight, training.gp_one_sided, training.r1_gamma, training.r1_every
+        )
+        self.augment = training.augment
+        if self.augment is not None and getattr(self, "data_kind", "") == "points":
+            raise ValueError("augment works on images, and this model trains on 2-D points")
+        self.averages: GeneratorAverages | None = None  # built by configure_model
         # The resolved run config, set by train.py and kept in every checkpoint.
         self.run_config: dict | None = None
 
@@ -90,11 +103,43 @@ class AdversarialModule(pl.LightningModule):
         """Images in [-1, 1] to render as sample grids: name -> (NCHW batch, images per row)."""
         raise NotImplementedError
 
+    def generators(self) -> dict[str, nn.Module]:
+        """The networks that generate (attribute name -> network): the average of G keeps
+        a copy of each, and ``ema.use_averages`` swaps those attributes."""
+        return {"generator": self.generator}
+
     def generator_parameters(self) -> Iterator[nn.Parameter]:
         return self.generator.parameters()
 
     def discriminator_parameters(self) -> Iterator[nn.Parameter]:
         return self.discriminator.parameters()
+
+    # --- what the toolkit adds to every variant -------------------------------------------------
+    def augmented(self, *images: Tensor) -> Tensor | tuple[Tensor, ...]:
+        """What D sees of ``images``: one draw of the configured augmentation applied to all
+        (paired images stay aligned); the images themselves when none is configured."""
+        if self.augment is None:
+            return images[0] if len(images) == 1 else images
+        return self.augment(*images)
+
+    def judge(self, critic: Critic, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+        """D's logits on real and fake (``critic``: x -> logits, as in the contract above).
+        Queues this D's penalties for the step and tells ADA how D judged the real images."""
+        if self.penalties.r1_due:
+            real = real.detach().requires_grad_(True)
+        real_logits, fake_logits = critic(real), critic(fake)
+        if self.augment is not None:
+            centred = real_logits.detach() - self.loss.decision_boundary
+            self.augment.observe(centred, images=real.shape[0])
+        if self.penalties.enabled:
+            self.penalties.add(critic, real, fake, real_logits, gradient_scale(self))
+        return real_logits, fake_logits
+
+    def configure_model(self) -> None:
+        """Build the average of G (``model.training.ema``), before a checkpoint is restored."""
+        ema = self.training_options.ema
+        if ema.decay is not None and self.averages is None:
+            self.averages = GeneratorAverages(self.generators(), ema)
 
     # --- the step ------------------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
@@ -107,14 +152,25 @@ class AdversarialModule(pl.LightningModule):
         d_opt, g_opt = self.optimizers()
         with only_updating(self, d_opt, "discriminator"):
             d_loss, logs = self.discriminator_loss(batch)
-            update(self, d_opt, d_loss, options.d_grad_clip, "d_loss")
+            penalty = self.penalties.collect()
+            total = d_loss if penalty is None else d_loss + penalty
+            # under fp16's scaler an overflowing penalty is the scaler's to skip, not a divergence
+            checked = d_loss if gradient_scale(self) is not None else total
+            update(self, d_opt, total, options.d_grad_clip, "d_loss", checked)
+        self.penalties.count_update()
         logs = {"d_loss": d_loss.detach(), **logs}
+        if penalty is not None:
+            logs["d_penalty"] = penalty.detach()
+        if self.augment is not None and self.augment.probability is not None:
+            logs["augment_p"] = self.augment.probability.detach()
         self.d_updates_since_g += 1
         if self.d_updates_since_g >= options.d_steps:
             with only_updating(self, g_opt, "generator"):
                 g_loss, g_logs = self.generator_loss(batch)
                 update(self, g_opt, g_loss, options.g_grad_clip, "g_loss")
             self.d_updates_since_g = 0
+            if self.averages is not None:
+                self.averages.update(self.generators(), self.global_step)
             logs.update({"g_loss": g_loss.detach(), **g_logs})
         self.record(logs, batch_idx)
 

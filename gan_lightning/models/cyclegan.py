@@ -76,6 +76,9 @@ class CycleGAN(AdversarialModule):
         """Translate A -> B."""
         return self.generator_ab(images_a)
 
+    def generators(self) -> dict[str, nn.Module]:
+        return {"generator_ab": self.generator_ab, "generator_ba": self.generator_ba}
+
     def generator_parameters(self) -> Iterator[nn.Parameter]:
         return chain(self.generator_ab.parameters(), self.generator_ba.parameters())
 
@@ -95,17 +98,20 @@ class CycleGAN(AdversarialModule):
             )
         return batch[0], batch[1]
 
+    def critic_a(self, images: Tensor) -> Tensor:
+        return self.discriminator_a(self.augmented(images))
+
+    def critic_b(self, images: Tensor) -> Tensor:
+        return self.discriminator_b(self.augmented(images))
+
     def discriminator_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
         real_a, real_b = self._split(batch)
         with torch.no_grad():
             fake_b = self.pool_b.query(self.generator_ab(real_a))
             fake_a = self.pool_a.query(self.generator_ba(real_b))
-        logits = {
-            "a_real": self.discriminator_a(real_a),
-            "a_fake": self.discriminator_a(fake_a),
-            "b_real": self.discriminator_b(real_b),
-            "b_fake": self.discriminator_b(fake_b),
-        }
+        logits = {}
+        logits["a_real"], logits["a_fake"] = self.judge(self.critic_a, real_a, fake_a)
+        logits["b_real"], logits["b_fake"] = self.judge(self.critic_b, real_b, fake_b)
         loss_a = self.loss.discriminator(logits["a_real"], logits["a_fake"])
         loss_b = self.loss.discriminator(logits["b_real"], logits["b_fake"])
         scores = {f"d_{k}": self.loss.score(v.detach()).mean() for k, v in logits.items()}
@@ -116,8 +122,8 @@ class CycleGAN(AdversarialModule):
         real_a, real_b = self._split(batch)
         fake_b = self.generator_ab(real_a)
         fake_a = self.generator_ba(real_b)
-        adversarial = self.loss.generator(self.discriminator_b(fake_b)) + self.loss.generator(
-            self.discriminator_a(fake_a)
+        adversarial = self.loss.generator(self.critic_b(fake_b)) + self.loss.generator(
+            self.critic_a(fake_a)
         )
         cycle_a = F.l1_loss(self.generator_ba(fake_b), real_a)
         cycle_b = F.l1_loss(self.generator_ab(fake_a), real_b)

@@ -65,9 +65,11 @@ class GAN(AdversarialModule):
         return ()
 
     def discriminate(self, x: Tensor, *condition: Tensor) -> Tensor:
-        """D's logits; with ``pack=m`` one logit per group of m samples (PacGAN)."""
+        """D's logits on the augmented images; with ``pack=m`` one logit per group of m
+        samples (PacGAN)."""
         return self.discriminator(
-            pack_samples(x, self.pack), *(pack_samples(c, self.pack) for c in condition)
+            pack_samples(self.augmented(x), self.pack),
+            *(pack_samples(c, self.pack) for c in condition),
         )
 
     def sample_latent(self, n: int) -> Tensor:
@@ -88,8 +90,9 @@ class GAN(AdversarialModule):
                 "data group (${data.channels}, ${data.image_size}) or set data.channels / "
                 "data.image_size (grey and RGB are converted by the data modules)"
             )
-        real_logits = self.discriminate(real, *condition)
-        fake_logits = self.discriminate(fake, *condition)
+        real_logits, fake_logits = self.judge(
+            lambda x: self.discriminate(x, *condition), real, fake
+        )
         loss = self.loss.discriminator(real_logits, fake_logits)
         return loss, {
             "d_real": self.loss.score(real_logits.detach()).mean(),

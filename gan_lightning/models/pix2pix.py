@@ -79,7 +79,8 @@ class Pix2Pix(AdversarialModule):
         return inputs, targets
 
     def discriminate(self, inputs: Tensor, outputs: Tensor) -> Tensor:
-        return self.discriminator(torch.cat([inputs, outputs], dim=1))
+        """D's logits on (input, output) pairs, both augmented by one draw."""
+        return self.discriminator(torch.cat(self.augmented(inputs, outputs), dim=1))
 
     def discriminator_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
         inputs, targets = self._split(batch)
@@ -92,8 +93,9 @@ class Pix2Pix(AdversarialModule):
                 "image_size from the data group (${data.in_channels}, ${data.out_channels}, "
                 "${data.image_size})"
             )
-        real_logits = self.discriminate(inputs, targets)
-        fake_logits = self.discriminate(inputs, fakes)
+        real_logits, fake_logits = self.judge(
+            lambda outputs: self.discriminate(inputs, outputs), targets, fakes
+        )
         loss = 0.5 * self.loss.discriminator(real_logits, fake_logits)
         return loss, {
             "d_real": self.loss.score(real_logits.detach()).mean(),

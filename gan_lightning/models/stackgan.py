@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from enum import Enum
+from functools import partial
 from itertools import chain
 from typing import Any
 
@@ -70,6 +71,7 @@ class Stage(str, Enum):
 
 
 STAGE_I_NETS = ("text_encoder", "conditioning", "stage1")
+GENERATOR_NETS = ("conditioning", "stage1", "conditioning2", "stage2")
 
 
 def mismatched(labels: Tensor, tokens: Tensor) -> Tensor:
@@ -223,6 +225,9 @@ class StackGAN(AdversarialModule):
         self.train(self.training)  # Lightning does not call train() itself; modes may drift
 
     # --- parameter groups ----------------------------------------------------------------------
+    def generators(self) -> dict[str, nn.Module]:
+        return {name: getattr(self, name) for name in GENERATOR_NETS}
+
     def generator_parameters(self) -> Iterator[nn.Parameter]:
         stage_one = chain(self.conditioning.parameters(), self.stage1.parameters())
         stage_two = chain(self.conditioning2.parameters(), self.stage2.parameters())
@@ -361,8 +366,8 @@ class StackGAN(AdversarialModule):
         for s in self.training_stage.trained:
             d = self.discriminator1 if s == 1 else self.discriminator2
             real_s = self._resized(real, d.image_size)
-            match, mismatch = d(real_s, text), d(real_s, wrong)
-            fake = d(fakes[s], text)
+            match, fake = self.judge(partial(self.critic, d, text), real_s, fakes[s])
+            mismatch = self.critic(d, wrong, real_s)
             term = 0.5 * (
                 self.loss.discriminator(match, mismatch) + self.loss.discriminator(match, fake)
             )
@@ -382,10 +387,14 @@ class StackGAN(AdversarialModule):
         logs = {"kl": kl.detach()}
         for s in self.training_stage.trained:
             d = self.discriminator1 if s == 1 else self.discriminator2
-            adversarial = self.loss.generator(d(fakes[s], text))
+            adversarial = self.loss.generator(self.critic(d, text, fakes[s]))
             loss = loss + adversarial
             logs[f"g{s}_adv"] = adversarial.detach()
         return loss, logs
+
+    def critic(self, discriminator: nn.Module, text: Tensor, images: Tensor) -> Tensor:
+        """A stage's D on what it sees of the images, given the text."""
+        return discriminator(self.augmented(images), text)
 
     def _latent(self, n: int) -> Tensor:
         return torch.randn(n, self.latent_dim, device=self.device)

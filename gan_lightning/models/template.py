@@ -43,11 +43,15 @@ class TemplateGAN(AdversarialModule):
     def noise(self, n: int) -> Tensor:
         return torch.randn(n, self.latent_dim, device=self.device)
 
+    def critic(self, images: Tensor) -> Tensor:
+        """D's logits on what D sees of the images (the configured augmentation)."""
+        return self.discriminator(self.augmented(images))
+
     def discriminator_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
         real = real_images(batch)
         with torch.no_grad():  # D's update trains D only
             fake = self.generator(self.noise(real.shape[0]))
-        real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
+        real_logits, fake_logits = self.judge(self.critic, real, fake)
         scores = {
             "d_real": self.loss.score(real_logits.detach()).mean(),
             "d_fake": self.loss.score(fake_logits.detach()).mean(),
@@ -56,7 +60,7 @@ class TemplateGAN(AdversarialModule):
 
     def generator_loss(self, batch: Any) -> tuple[Tensor, dict[str, Tensor]]:
         fake = self.generator(self.noise(real_images(batch).shape[0]))
-        return self.loss.generator(self.discriminator(fake)), {}
+        return self.loss.generator(self.critic(fake)), {}
 
     def grid_images(self) -> dict[str, tuple[Tensor, int]]:
         return {"samples": (generate_in_eval_mode(self.generator, self.fixed_noise), 8)}

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
 from torch.optim import Optimizer
+
+from gan_lightning.ema import EMAOptions
+from gan_lightning.regularizers import check_settings
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 SchedulerFactory = Callable[[Optimizer], Any]
@@ -23,6 +26,10 @@ class TrainingOptions:
     end of every epoch, since Lightning does not step schedulers under manual optimization.
     ``d_steps``: D updates per G update. ``on_nonfinite``: a NaN/inf loss ``stop``s the run
     (exit 3, the last good checkpoint kept) or ``skip``s that update.
+
+    The toolkit, off by default: D's penalties (``gp_weight``, ``gp_one_sided``, ``r1_gamma``,
+    ``r1_every``: ``regularizers.py``), the average of G (``ema``: ``ema.py``) and the
+    augmentation of everything D sees (``augment``: ``augment.py``).
     """
 
     optimizer: OptimizerFactory
@@ -32,6 +39,12 @@ class TrainingOptions:
     g_grad_clip: float | None = None
     d_grad_clip: float | None = None
     on_nonfinite: str = "stop"
+    gp_weight: float = 0.0
+    gp_one_sided: bool = False
+    r1_gamma: float = 0.0
+    r1_every: int = 1
+    ema: EMAOptions = field(default_factory=EMAOptions)
+    augment: nn.Module | None = None
 
     def __post_init__(self) -> None:
         if self.on_nonfinite not in NONFINITE_ACTIONS:
@@ -39,6 +52,7 @@ class TrainingOptions:
             raise ValueError(f"on_nonfinite must be one of {allowed}, got {self.on_nonfinite!r}")
         if self.d_steps < 1:
             raise ValueError(f"d_steps must be >= 1, got {self.d_steps}")
+        check_settings(self.gp_weight, self.r1_gamma, self.r1_every)
         for name in ("g_grad_clip", "d_grad_clip"):
             clip = getattr(self, name)
             if clip is not None and clip <= 0:

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from torch import Tensor
 
 from gan_lightning.training.lightning_adapter import attached_trainer, step_without_dispatch
@@ -21,6 +22,15 @@ from gan_lightning.training.lightning_adapter import attached_trainer, step_with
 def precision_plugin(module: pl.LightningModule) -> Any:
     trainer = attached_trainer(module)
     return trainer.precision_plugin if trainer is not None else None
+
+
+def gradient_scale(module: pl.LightningModule) -> Tensor | None:
+    """The active fp16 loss scale as a device tensor (read without a host sync), or None
+    when no gradient scaler is in use (fp32, bf16)."""
+    scaler = getattr(precision_plugin(module), "scaler", None)
+    if scaler is None or not scaler.is_enabled():
+        return None
+    return scaler.scale(torch.ones((), device=module.device))
 
 
 def agreed(module: pl.LightningModule, ok: bool) -> bool:
@@ -46,15 +56,25 @@ def only_updating(module: pl.LightningModule, optimizer: Any, side: str) -> Iter
 
 
 def update(
-    module: pl.LightningModule, optimizer: Any, loss: Tensor, clip: float | None, name: str
+    module: pl.LightningModule,
+    optimizer: Any,
+    loss: Tensor,
+    clip: float | None,
+    name: str,
+    checked: Tensor | None = None,
 ) -> None:
-    """Backward and step, unless the non-finite guard (``module.guard``) skips this update."""
+    """Backward and step, unless the non-finite guard (``module.guard``) skips this update.
+
+    ``checked``: the value the guard watches, when not ``loss`` itself (under a gradient
+    scaler, D's penalty may overflow like any fp16 gradient: the scaler skips that update).
+    """
     guard = module.guard
 
     def agree(ok: bool) -> bool:
         return agreed(module, ok)
 
-    if not guard.admit(loss, name, module.global_step, module.current_epoch, agree):
+    watched = loss if checked is None else checked
+    if not guard.admit(watched, name, module.global_step, module.current_epoch, agree):
         return
     if module.direct_updates:
         loss.backward()

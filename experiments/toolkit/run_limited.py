@@ -1,0 +1,182 @@
+"""Run the limited-data rows of experiments/toolkit/README.md and tabulate their distances.
+
+Each row is ``experiment=limited_mnist_dcgan`` (or its DiffAugment variant) plus the row's
+overrides, trained once per seed with ``python -m gan_lightning``; the evaluation callback logs
+the Frechet classifier distance (``eval/fcd``, the project's digit classifier, 2,000 samples)
+every 500 G updates. A run whose folder already says ``completed`` is read, not re-run, so the
+script can be stopped and started again. Writes ``results_<limit>.json``, the table
+(``table_<limit>.md``), a plot of the distance over training (``fcd_<limit>.png``) and each
+row's final grid of seed 0 (``grids/``) beside this file.
+
+Usage (the classifier first, once):
+  python -m gan_lightning.evaluate train_features data=mnist paths.data_dir=DATA \\
+      metrics.feature_dir=FEATURES
+  python experiments/toolkit/run_limited.py --data-dir DATA --feature-dir FEATURES \\
+      --runs-dir RUNS [--rows baseline,diffaugment] [--seeds 0,1,2] [--limit 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+HERE = Path(__file__).resolve().parent
+HINGE_SN = ("model/loss=hinge", "model.discriminator.spectral_norm=true")
+TRANSLATION = ("model/training/augment=diffaugment", "model.training.augment.policy=translation")
+ROWS = {  # name -> (experiment, overrides)
+    "baseline": ("limited_mnist_dcgan", ()),
+    "diffaugment": ("limited_mnist_dcgan_diffaugment", ()),
+    "hinge_sn": ("limited_mnist_dcgan", HINGE_SN),
+    "hinge_sn_diffaugment": ("limited_mnist_dcgan", (*HINGE_SN, *TRANSLATION)),
+    "hinge_sn_ada": ("limited_mnist_dcgan", (*HINGE_SN, "model/training/augment=ada")),
+    "hinge_sn_diffaugment_ema": (
+        "limited_mnist_dcgan",
+        (*HINGE_SN, *TRANSLATION, "model.training.ema.decay=0.999"),
+    ),
+    "hinge_sn_diffaugment_ema_r1": (
+        "limited_mnist_dcgan",
+        (
+            *HINGE_SN,
+            *TRANSLATION,
+            "model.training.ema.decay=0.999",
+            "model.training.r1_gamma=1",
+            "model.training.r1_every=16",
+        ),
+    ),
+}
+COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf"]
+
+
+def run_one(row: str, seed: int, limit: int, args: argparse.Namespace) -> Path:
+    run_dir = Path(args.runs_dir) / f"limit_{limit}" / row / f"seed_{seed}"
+    status = run_dir / "status.json"
+    if status.exists() and json.loads(status.read_text()).get("status") == "completed":
+        return run_dir
+    experiment, overrides = ROWS[row]
+    command = [
+        sys.executable, "-m", "gan_lightning", f"experiment={experiment}", *overrides,
+        f"seed={seed}", f"data.limit={limit}", f"paths.data_dir={args.data_dir}",
+        f"metrics.feature_dir={args.feature_dir}", f"hydra.run.dir={run_dir}",
+        "logger=csv", "callbacks.progress_bar=null",
+    ]  # fmt: skip
+    started = time.time()
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{row} seed {seed} failed:\n{result.stderr[-3000:]}")
+    (run_dir / "wall_seconds.txt").write_text(f"{time.time() - started:.1f}\n")
+    return run_dir
+
+
+def distances(run_dir: Path) -> list[tuple[int, float]]:
+    """(G updates, eval/fcd) in step order; global_step counts D and G, so G = step / 2."""
+    points = []
+    with open(run_dir / "csv" / "metrics.csv") as handle:
+        for line in csv.DictReader(handle):
+            if line.get("eval/fcd"):
+                points.append((int(line["step"]) // 2, float(line["eval/fcd"])))
+    return sorted(points)
+
+
+def plot(curves: dict[str, list[tuple[int, float]]], path: Path) -> None:
+    """Mean distance over the seeds against G updates, one line per row."""
+    width, height, margin = 720, 420, 60
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    xs = [x for points in curves.values() for x, _ in points]
+    ys = [y for points in curves.values() for _, y in points]
+    x_max, y_max = max(xs), max(ys) * 1.05
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return (
+            margin + x / x_max * (width - 2 * margin),
+            height - margin - y / y_max * (height - 2 * margin),
+        )
+
+    draw.line([at(0, 0), at(x_max, 0)], fill="black")
+    draw.line([at(0, 0), at(0, y_max)], fill="black")
+    for tick in range(0, x_max + 1, 500):
+        draw.text((at(tick, 0)[0] - 10, height - margin + 5), str(tick), fill="black")
+    for i in range(6):
+        value = y_max * i / 5
+        draw.text((5, at(0, value)[1] - 6), f"{value:.0f}", fill="black")
+    draw.text((width / 2 - 60, height - 20), "G updates", fill="black")
+    draw.text((margin, 10), "Frechet classifier distance (mean over seeds)", fill="black")
+    for i, (name, points) in enumerate(curves.items()):
+        colour = COLOURS[i % len(COLOURS)]
+        draw.line([at(x, y) for x, y in points], fill=colour, width=2)
+        draw.text((width - margin - 200, margin + 14 * i), name, fill=colour)
+    image.save(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--feature-dir", required=True)
+    parser.add_argument("--runs-dir", required=True)
+    parser.add_argument("--rows", default="baseline,diffaugment")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--limit", type=int, default=100)
+    args = parser.parse_args()
+    rows = args.rows.split(",")
+    unknown = [r for r in rows if r not in ROWS]
+    if unknown:
+        raise SystemExit(f"unknown rows {unknown}; known: {', '.join(ROWS)}")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    results, curves = {}, {}
+    (HERE / "grids").mkdir(exist_ok=True)
+    for row in rows:
+        per_seed = {}
+        for seed in seeds:
+            run_dir = run_one(row, seed, args.limit, args)
+            points = distances(run_dir)
+            wall = float((run_dir / "wall_seconds.txt").read_text())
+            per_seed[seed] = {"fcd": points, "final": points[-1][1], "wall_seconds": wall}
+            print(f"{row} seed {seed}: final fcd {points[-1][1]:.2f} ({wall:.0f} s)", flush=True)
+        finals = [r["final"] for r in per_seed.values()]
+        results[row] = {
+            "experiment": ROWS[row][0],
+            "overrides": list(ROWS[row][1]),
+            "seeds": per_seed,
+            "mean": statistics.mean(finals),
+            "std": statistics.stdev(finals) if len(finals) > 1 else 0.0,
+        }
+        steps = [x for x, _ in per_seed[seeds[0]]["fcd"]]
+        curves[row] = [
+            (x, statistics.mean(dict(r["fcd"])[x] for r in per_seed.values())) for x in steps
+        ]
+        grids = sorted((Path(args.runs_dir) / f"limit_{args.limit}" / row).glob("seed_*"))
+        last = sorted((grids[0] / "samples").glob("epoch_*.png"))[-1]
+        shutil.copy(last, HERE / "grids" / f"limit_{args.limit}_{row}.png")
+    suffix = f"_{args.limit}"
+    previous = HERE / f"results{suffix}.json"
+    merged = json.loads(previous.read_text()) if previous.exists() else {}
+    merged.update(results)
+    previous.write_text(json.dumps(merged, indent=2) + "\n")
+    base = merged.get("baseline")
+    lines = [
+        f"| row (data.limit={args.limit}) | final FCD, mean +- std over the seeds "
+        "| x baseline | per seed |",
+        "|---|---|---|---|",
+    ]
+    for row, result in merged.items():
+        ratio = f"{result['mean'] / base['mean']:.2f}" if base else "-"
+        seeds_text = ", ".join(f"{r['final']:.1f}" for r in result["seeds"].values())
+        lines.append(
+            f"| {row} | {result['mean']:.1f} +- {result['std']:.1f} | {ratio} | {seeds_text} |"
+        )
+    (HERE / f"table{suffix}.md").write_text("\n".join(lines) + "\n")
+    plot(curves, HERE / f"fcd{suffix}.png")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""The average of G: its arithmetic, its start and ramp-up, its state, and the choice of G."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from gan_lightning.ema import EMAOptions, GeneratorAverages, ema_decay, use_averages
+
+
+def net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+
+
+def set_weights(module: nn.Module, value: float) -> None:
+    with torch.no_grad():
+        for p in module.parameters():
+            p.fill_(value)
+
+
+def averaged(averages: GeneratorAverages, name: str = "generator") -> list[torch.Tensor]:
+    return [p.clone() for p in averages.copies[name].parameters()]
+
+
+def test_the_first_update_copies_g_and_later_ones_move_a_decay_share_towards_it():
+    g = net()
+    averages = GeneratorAverages({"generator": g}, EMAOptions(decay=0.9, rampup=False))
+    set_weights(g, 1.0)
+    averages.update({"generator": g}, step=0)
+    assert all(torch.equal(p, torch.ones_like(p)) for p in averaged(averages))
+    set_weights(g, 3.0)
+    averages.update({"generator": g}, step=1)  # 0.9 * 1 + 0.1 * 3
+    assert all(torch.allclose(p, torch.full_like(p, 1.2)) for p in averaged(averages))
+    averages.update({"generator": g}, step=2)  # 0.9 * 1.2 + 0.1 * 3
+    assert all(torch.allclose(p, torch.full_like(p, 1.38)) for p in averaged(averages))
+
+
+def test_ramp_up_uses_the_smaller_of_the_decay_and_one_plus_n_over_ten_plus_n():
+    options = EMAOptions(decay=0.999)
+    assert ema_decay(options, 1) == pytest.approx(2 / 11)
+    assert ema_decay(options, 90) == pytest.approx(91 / 100)
+    assert ema_decay(options, 100_000) == 0.999
+    assert ema_decay(EMAOptions(decay=0.5), 100) == 0.5
+    g = net()
+    averages = GeneratorAverages({"generator": g}, options)
+    set_weights(g, 0.0)
+    averages.update({"generator": g}, step=0)
+    set_weights(g, 11.0)
+    averages.update({"generator": g}, step=1)  # decay 2/11: 2/11 * 0 + 9/11 * 11 = 9
+    assert all(torch.allclose(p, torch.full_like(p, 9.0)) for p in averaged(averages))
+
+
+def test_before_start_step_nothing_is_averaged_and_consumers_keep_the_raw_g():
+    g = net()
+    model = nn.Module()
+    model.generator = g
+    model.averages = GeneratorAverages({"generator": g}, EMAOptions(decay=0.9, start_step=5))
+    model.averages.update({"generator": g}, step=4)
+    assert not model.averages.ready
+    with use_averages(model) as used:
+        assert not used and model.generator is g
+    set_weights(g, 2.0)
+    model.averages.update({"generator": g}, step=5)  # the first averaged update: a copy
+    assert model.averages.ready
+    assert all(torch.equal(p, torch.full_like(p, 2.0)) for p in averaged(model.averages))
+
+
+def test_batchnorm_statistics_are_copied_not_averaged():
+    g = net()
+    averages = GeneratorAverages({"generator": g}, EMAOptions(decay=0.99))
+    averages.update({"generator": g}, step=0)
+    g.train()
+    g(torch.randn(16, 2) * 5 + 3)  # moves G's running statistics
+    averages.update({"generator": g}, step=1)
+    bn, kept = g[1], averages.copies["generator"][1]
+    assert torch.equal(kept.running_mean, bn.running_mean)
+    assert torch.equal(kept.running_var, bn.running_var)
+    assert torch.equal(kept.num_batches_tracked, bn.num_batches_tracked)
+
+
+def test_the_copies_need_no_gradient_and_do_not_share_storage_with_g():
+    g = net()
+    averages = GeneratorAverages({"generator": g}, EMAOptions(decay=0.99))
+    assert not any(p.requires_grad for p in averages.parameters())
+    assert all(p.requires_grad for p in g.parameters())
+    averages.update({"generator": g}, step=0)
+    set_weights(g, 7.0)
+    assert not any(torch.equal(p, torch.full_like(p, 7.0)) for p in averaged(averages))
+
+
+def test_use_averages_swaps_the_generators_in_and_back_even_on_error():
+    g = net()
+    model = nn.Module()
+    model.generator = g
+    model.averages = GeneratorAverages({"generator": g}, EMAOptions(decay=0.9))
+    model.averages.update({"generator": g}, step=0)
+    keys = list(model.state_dict())
+    with use_averages(model) as used:
+        assert used and model.generator is model.averages.copies["generator"]
+    assert model.generator is g
+    with use_averages(model, enabled=False) as used:
+        assert not used and model.generator is g
+    with pytest.raises(RuntimeError), use_averages(model):
+        raise RuntimeError
+    assert model.generator is g
+    assert list(model.state_dict()) == keys
+
+
+def test_a_state_dict_restores_the_average_and_its_counter():
+    g = net()
+    averages = GeneratorAverages({"generator": g}, EMAOptions(decay=0.9))
+    for step in range(3):
+        set_weights(g, float(step))
+        averages.update({"generator": g}, step)
+    restored = GeneratorAverages({"generator": net()}, EMAOptions(decay=0.9))
+    restored.load_state_dict(averages.state_dict())
+    assert int(restored.updates) == 3 and restored.ready
+    set_weights(g, 10.0)
+    averages.update({"generator": g}, 3)
+    restored.update({"generator": g}, 3)
+    assert all(
+        torch.equal(a, b) for a, b in zip(averaged(averages), averaged(restored), strict=True)
+    )
+
+
+@pytest.mark.parametrize(("key", "value"), [("decay", 1.0), ("decay", 0.0), ("start_step", -1)])
+def test_bad_options_are_refused(key, value):
+    with pytest.raises(ValueError, match=f"ema.{key}"):
+        EMAOptions(**{"decay": 0.9, key: value})
