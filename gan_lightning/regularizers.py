@@ -124,6 +124,8 @@ class DiscriminatorPenalties(nn.Module):
         return total
 
     def count_update(self) -> None:
+        if not self.enabled:
+            return  # nothing is scheduled: no device write per step
         self._d_updates += 1
         self.d_updates.fill_(self._d_updates)
 

@@ -184,6 +184,12 @@ CASES = [
         "error: ckpt_path=/nonexistent/last.ckpt: no such file",
     ),
     (
+        "unknown metric name for the evaluation callback",
+        ("callbacks.evaluation.metrics=[fcd,nope]", "trainer.max_epochs=1"),
+        2,
+        "error: metric='nope' is unknown; use all, modes, fcd, class_coverage, fid",
+    ),
+    (
         "output dir not writable",
         ("hydra.run.dir=FILE/run",),
         2,

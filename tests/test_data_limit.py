@@ -72,6 +72,16 @@ def test_digits_keep_exactly_the_chosen_images_and_say_so_once(caplog):
     ]
 
 
+def test_metrics_compare_with_the_whole_training_set_not_the_subset():
+    limited, whole = digits(limit=50), digits()
+    for data in (limited, whole):
+        data.setup("fit")
+    seen = torch.cat([images for images, _ in limited.reference_dataloader()])
+    assert len(seen) == 1797 // 8 * 8  # all of it, in the training loader's whole batches
+    assert sum(len(images) for images, _ in limited.train_dataloader()) == 48
+    assert len(whole.reference_dataloader()) == len(whole.train_dataloader())
+
+
 def test_same_subset_twice_another_for_another_seed():
     def kept(**kwargs):
         data = digits(**kwargs)

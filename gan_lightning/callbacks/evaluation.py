@@ -11,7 +11,7 @@ import pytorch_lightning as pl
 from gan_lightning.ema import use_averages
 from gan_lightning.metrics.base import EvaluationInputs, SampleMetric
 from gan_lightning.metrics.paired import PairedInputs
-from gan_lightning.metrics.selection import MetricSettings, applicable_metrics
+from gan_lightning.metrics.selection import MetricSettings, applicable_metrics, build_metric
 from gan_lightning.metrics.translation import TranslationInputs
 from gan_lightning.sampling import Sampler
 
@@ -34,7 +34,7 @@ class EvaluationCallback(pl.Callback):
 
     def __init__(
         self,
-        metrics: Sequence[SampleMetric] | None = None,
+        metrics: Sequence[SampleMetric | str] | None = None,
         every_n_epochs: int = 1,
         num_samples: int = 2500,
         batch_size: int = 500,
@@ -56,6 +56,12 @@ class EvaluationCallback(pl.Callback):
         self.settings = MetricSettings(classifier, feature_dir, inception_weights, kid_subset_size)
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.metrics is not None:  # names, as on evaluate's command line: [fcd, class_coverage]
+            kind = getattr(trainer.datamodule, "data_kind", "images")
+            self.metrics = [
+                build_metric(m, self.settings, kind) if isinstance(m, str) else m
+                for m in self.metrics
+            ]
         if self.metrics is None:
             self.metrics, skipped = applicable_metrics(trainer.datamodule, self.settings)
             for line in skipped if trainer.is_global_zero else ():

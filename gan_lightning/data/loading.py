@@ -242,6 +242,14 @@ class ImageDataModule(LoaderDataModule):
         self.channels = channels
         self.limit = limit
         self.limit_seed = limit_seed
+        self.whole_sets: dict[str, Dataset] = {}  # what -> the set before data.limit
+
+    def reference_dataloader(self) -> DataLoader:
+        """The real images metrics compare samples with: the whole training set, also when
+        ``data.limit`` trains on a subset (a generator that only copies its 100 training images
+        should not score as if it had learnt the data)."""
+        whole = self.whole_sets.get("images")
+        return train_loader(whole, self.loader) if whole is not None else self.train_dataloader()
 
     def limited(self, dataset: D, what: str = "images") -> D | Subset:
         """``dataset`` itself when ``limit`` is null, else its fixed subset of ``limit`` items,
@@ -250,6 +258,7 @@ class ImageDataModule(LoaderDataModule):
         ``limit`` makes no whole batch."""
         if self.limit is None:
             return dataset
+        self.whole_sets[what] = dataset
         total = len(dataset)
         if self.limit > total:
             raise UserError(

@@ -38,9 +38,12 @@ class EvaluationInputs:
         return self.sampler.batches(self.num_samples, self.batch_size, self.seed)
 
     def real_batches(self) -> Iterator[Tensor]:
-        """``num_samples`` real training samples (fewer if the set is smaller), in batches."""
+        """``num_samples`` real training samples (fewer if the set is smaller), in batches:
+        from the whole training set when ``data.limit`` trains on a subset of it."""
         remaining = self.num_samples
-        for batch in self.datamodule.train_dataloader():
+        reference = getattr(self.datamodule, "reference_dataloader", None)
+        loader = reference() if reference is not None else self.datamodule.train_dataloader()
+        for batch in loader:
             images = real_images(batch)
             yield images[:remaining].float()
             remaining -= min(remaining, images.shape[0])

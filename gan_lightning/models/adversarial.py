@@ -148,31 +148,42 @@ class AdversarialModule(pl.LightningModule):
         )
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
-        options = self.training_options
         d_opt, g_opt = self.optimizers()
-        with only_updating(self, d_opt, "discriminator"):
+        logs = self.discriminator_update(batch, d_opt)
+        self.d_updates_since_g += 1
+        if self.d_updates_since_g >= self.training_options.d_steps:
+            logs.update(self.generator_update(batch, g_opt))
+            self.d_updates_since_g = 0
+        self.record(logs, batch_idx)
+
+    def discriminator_update(self, batch: Any, optimizer: Any) -> dict[str, Tensor]:
+        """D's loss plus the penalties its judgements queued, one optimizer step."""
+        with only_updating(self, optimizer, "discriminator"):
             d_loss, logs = self.discriminator_loss(batch)
             penalty = self.penalties.collect()
-            total = d_loss if penalty is None else d_loss + penalty
-            # under fp16's scaler an overflowing penalty is the scaler's to skip, not a divergence
-            checked = d_loss if gradient_scale(self) is not None else total
-            update(self, d_opt, total, options.d_grad_clip, "d_loss", checked)
+            total = checked = d_loss
+            if penalty is not None:
+                total = d_loss + penalty
+                # under fp16's scaler a penalty's overflow is the scaler's to skip: the guard
+                # watches D's adversarial loss then
+                checked = d_loss if gradient_scale(self) is not None else total
+            update(self, optimizer, total, self.training_options.d_grad_clip, "d_loss", checked)
         self.penalties.count_update()
         logs = {"d_loss": d_loss.detach(), **logs}
         if penalty is not None:
             logs["d_penalty"] = penalty.detach()
         if self.augment is not None and self.augment.probability is not None:
             logs["augment_p"] = self.augment.probability.detach()
-        self.d_updates_since_g += 1
-        if self.d_updates_since_g >= options.d_steps:
-            with only_updating(self, g_opt, "generator"):
-                g_loss, g_logs = self.generator_loss(batch)
-                update(self, g_opt, g_loss, options.g_grad_clip, "g_loss")
-            self.d_updates_since_g = 0
-            if self.averages is not None:
-                self.averages.update(self.generators(), self.global_step)
-            logs.update({"g_loss": g_loss.detach(), **g_logs})
-        self.record(logs, batch_idx)
+        return logs
+
+    def generator_update(self, batch: Any, optimizer: Any) -> dict[str, Tensor]:
+        """G's loss, one optimizer step, then G's average (when the run keeps one)."""
+        with only_updating(self, optimizer, "generator"):
+            g_loss, logs = self.generator_loss(batch)
+            update(self, optimizer, g_loss, self.training_options.g_grad_clip, "g_loss")
+        if self.averages is not None:
+            self.averages.update(self.generators(), self.global_step)
+        return {"g_loss": g_loss.detach(), **logs}
 
     def record(self, logs: dict[str, Tensor], batch_idx: int) -> None:
         """Add the batch's scalars to the means; log a window or check the queued losses when
