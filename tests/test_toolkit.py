@@ -219,3 +219,31 @@ def test_the_inference_commands_use_the_average_unless_told_not_to(stateful_runs
         assert result.returncode == 0, result.stderr[-2000:]
         drawn[ema] = sorted(p.read_bytes() for p in out.glob("*.png"))
     assert drawn["true"] != drawn["false"]
+
+
+def test_penalties_with_packing_and_several_d_updates_per_g_update():
+    """PacGAN packs: each image of a pack is interpolated on its own, D judges the packs; with
+    d_steps=2 every D update is counted for lazy R1 and G updates every second batch."""
+    from gan_lightning.losses import NonSaturatingLoss
+    from gan_lightning.nets.mlp import MLPDiscriminator, MLPGenerator
+
+    torch.manual_seed(0)
+    model = RecordingGAN(
+        **with_training(
+            dict(
+                generator=MLPGenerator(latent_dim=8, out_shape=SHAPE, hidden_dims=[16], dropout=0),
+                discriminator=MLPDiscriminator(in_shape=SHAPE, hidden_dims=[16], pack=2),
+                loss=NonSaturatingLoss(),
+                optimizer=partial(torch.optim.SGD, lr=0.1),
+                latent_dim=8,
+                pack=2,
+                d_steps=2,
+                gp_weight=10.0,
+                r1_gamma=1.0,
+                r1_every=3,
+            )
+        )
+    )
+    quiet_trainer(max_epochs=1).fit(model, loader(n_batches=4))
+    assert model.events == [("D", False, True), ("G", True, False)] * 2  # G after every 2nd D
+    assert int(model.penalties.d_updates) == 4

@@ -59,10 +59,13 @@ def main() -> None:
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--per-class", type=int, default=100)
     parser.add_argument("--classifier-epochs", type=int, default=3)
+    parser.add_argument(
+        "--raw", action="store_true", help="score the raw G, not the run's average of G"
+    )
     args = parser.parse_args()
 
     classifier = train_classifier(args.data_dir, args.classifier_epochs)
-    generator, config = load_network(args.checkpoint, "generator")
+    generator, config = load_network(args.checkpoint, "generator", ema=not args.raw)
     latent_dim, num_classes = int(config.model.latent_dim), int(config.model.num_classes)
     torch.manual_seed(1)
     labels = torch.arange(num_classes).repeat_interleave(args.per_class)

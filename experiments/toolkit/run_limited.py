@@ -77,12 +77,13 @@ def run_one(row: str, seed: int, limit: int, args: argparse.Namespace) -> Path:
 
 
 def distances(run_dir: Path) -> list[tuple[int, float]]:
-    """(G updates, eval/fcd) in step order; global_step counts D and G, so G = step / 2."""
+    """(G updates, eval/fcd) in step order. The CSV's step counts batches (one D and one G
+    update each), 0-based: the evaluation after 500 batches is logged at step 499."""
     points = []
     with open(run_dir / "csv" / "metrics.csv") as handle:
         for line in csv.DictReader(handle):
             if line.get("eval/fcd"):
-                points.append((int(line["step"]) // 2, float(line["eval/fcd"])))
+                points.append((int(line["step"]) + 1, float(line["eval/fcd"])))
     return sorted(points)
 
 
@@ -139,7 +140,17 @@ def main() -> None:
             run_dir = run_one(row, seed, args.limit, args)
             points = distances(run_dir)
             wall = float((run_dir / "wall_seconds.txt").read_text())
-            per_seed[seed] = {"fcd": points, "final": points[-1][1], "wall_seconds": wall}
+            final = json.loads((run_dir / "status.json").read_text())["metrics"]
+            per_seed[seed] = {
+                "fcd": points,
+                "final": points[-1][1],
+                "wall_seconds": wall,
+                "final_metrics": {
+                    k: final[k]
+                    for k in ("eval/precision", "eval/recall", "eval/coverage", "train/d_loss")
+                    if k in final
+                },
+            }
             print(f"{row} seed {seed}: final fcd {points[-1][1]:.2f} ({wall:.0f} s)", flush=True)
         finals = [r["final"] for r in per_seed.values()]
         results[row] = {
