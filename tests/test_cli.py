@@ -55,6 +55,8 @@ MATRIX = [
     ("experiment=mode_collapse_grid", "model.discriminator.minibatch_std=true"),
     ("experiment=mnist_cgan",),
     ("experiment=limited_mnist_dcgan_diffaugment",),  # and limited_mnist_dcgan, its base
+    ("experiment=mnist_cgan_toolkit",),
+    ("experiment=mnist_mlp_cgan_toolkit",),
     ("experiment=svhn_dcgan",),
     ("experiment=celeba_dcgan", "data.loader.num_workers=0"),
     ("model=cyclegan", "data=summer2winter", *CYCLEGAN_SMALL),
