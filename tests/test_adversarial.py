@@ -20,7 +20,8 @@ from tests.training_options import with_training
 SHAPE = (1, 4, 4)
 
 
-def make_gan(**kwargs) -> GAN:
+def make_gan(cls: type[GAN] = GAN, **kwargs) -> GAN:
+    """A tiny MLP GAN on 4x4 images (``cls``: a subclass, e.g. a recording one)."""
     torch.manual_seed(0)
     defaults = dict(
         generator=MLPGenerator(latent_dim=8, out_shape=SHAPE, hidden_dims=[16], dropout=0.0),
@@ -31,7 +32,7 @@ def make_gan(**kwargs) -> GAN:
         num_grid_samples=4,
     )
     defaults.update(kwargs)
-    return GAN(**with_training(defaults))
+    return cls(**with_training(defaults))
 
 
 def loader(n_batches: int = 4, batch_size: int = 8) -> DataLoader:

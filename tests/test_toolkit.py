@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-from functools import partial
 from pathlib import Path
 
 import pytest
@@ -28,9 +27,8 @@ from tests.conftest import (
     write_facades,
     write_unpaired,
 )
-from tests.test_adversarial import SHAPE, RecordingGAN, loader
+from tests.test_adversarial import SHAPE, RecordingGAN, loader, make_gan
 from tests.test_stackgan import TINY as TINY_STACKGAN
-from tests.training_options import with_training
 
 PENALTIES_AND_EMA = (
     "model.training.gp_weight=10",
@@ -114,22 +112,7 @@ OPTIONS = {
 
 @pytest.mark.parametrize("option", sorted(OPTIONS))
 def test_with_each_option_a_d_update_moves_only_d_and_a_g_update_only_g(option):
-    from gan_lightning.losses import NonSaturatingLoss
-    from gan_lightning.nets.mlp import MLPDiscriminator, MLPGenerator
-
-    torch.manual_seed(0)
-    model = RecordingGAN(
-        **with_training(
-            dict(
-                generator=MLPGenerator(latent_dim=8, out_shape=SHAPE, hidden_dims=[16], dropout=0),
-                discriminator=MLPDiscriminator(in_shape=SHAPE, hidden_dims=[16], dropout=0.0),
-                loss=NonSaturatingLoss(),
-                optimizer=partial(torch.optim.SGD, lr=0.1),
-                latent_dim=8,
-                **OPTIONS[option],
-            )
-        )
-    )
+    model = make_gan(RecordingGAN, **OPTIONS[option])
     quiet_trainer(max_steps=4).fit(model, loader())
     assert model.events == [("D", False, True), ("G", True, False)] * 2
     if option == "ema":  # the average follows G: it exists, was updated, and differs from G
@@ -224,25 +207,17 @@ def test_the_inference_commands_use_the_average_unless_told_not_to(stateful_runs
 def test_penalties_with_packing_and_several_d_updates_per_g_update():
     """PacGAN packs: each image of a pack is interpolated on its own, D judges the packs; with
     d_steps=2 every D update is counted for lazy R1 and G updates every second batch."""
-    from gan_lightning.losses import NonSaturatingLoss
-    from gan_lightning.nets.mlp import MLPDiscriminator, MLPGenerator
+    from gan_lightning.nets.mlp import MLPDiscriminator
 
-    torch.manual_seed(0)
-    model = RecordingGAN(
-        **with_training(
-            dict(
-                generator=MLPGenerator(latent_dim=8, out_shape=SHAPE, hidden_dims=[16], dropout=0),
-                discriminator=MLPDiscriminator(in_shape=SHAPE, hidden_dims=[16], pack=2),
-                loss=NonSaturatingLoss(),
-                optimizer=partial(torch.optim.SGD, lr=0.1),
-                latent_dim=8,
-                pack=2,
-                d_steps=2,
-                gp_weight=10.0,
-                r1_gamma=1.0,
-                r1_every=3,
-            )
-        )
+    packed_d = MLPDiscriminator(in_shape=SHAPE, hidden_dims=[16], dropout=0.0, pack=2)
+    model = make_gan(
+        RecordingGAN,
+        discriminator=packed_d,
+        pack=2,
+        d_steps=2,
+        gp_weight=10.0,
+        r1_gamma=1.0,
+        r1_every=3,
     )
     quiet_trainer(max_epochs=1).fit(model, loader(n_batches=4))
     assert model.events == [("D", False, True), ("G", True, False)] * 2  # G after every 2nd D

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator
+from itertools import chain
 from typing import Any
 
 import pytorch_lightning as pl
@@ -54,9 +55,9 @@ class AdversarialModule(pl.LightningModule):
       condition bound and ``self.augmented`` applied to the images D sees (G's update too):
       that is how penalties, augmentation and ADA reach every variant.
     * ``grid_images()``: name -> (images in [-1, 1], images per row) for the sample grids.
-    * ``generators()``, ``generator_parameters()``, ``discriminator_parameters()``: only when
-      the networks are not ``self.generator`` / ``self.discriminator`` (CycleGAN's pairs,
-      StackGAN's stages).
+    * ``generators()`` (G's parameters follow from it) and ``discriminator_parameters()``:
+      only when the networks are not ``self.generator`` / ``self.discriminator`` (CycleGAN's
+      pairs, StackGAN's stages).
     * optionally ``data_kind`` ("unpaired", "paired", "captioned", "points"), checked against
       the data module at start-up, and extra checkpoint state in ``on_save_checkpoint`` /
       ``on_load_checkpoint`` (call ``super()`` and add to ``checkpoint[CHECKPOINT_KEY]``).
@@ -109,7 +110,7 @@ class AdversarialModule(pl.LightningModule):
         return {"generator": self.generator}
 
     def generator_parameters(self) -> Iterator[nn.Parameter]:
-        return self.generator.parameters()
+        return chain.from_iterable(g.parameters() for g in self.generators().values())
 
     def discriminator_parameters(self) -> Iterator[nn.Parameter]:
         return self.discriminator.parameters()

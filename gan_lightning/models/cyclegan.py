@@ -79,9 +79,6 @@ class CycleGAN(AdversarialModule):
     def generators(self) -> dict[str, nn.Module]:
         return {"generator_ab": self.generator_ab, "generator_ba": self.generator_ba}
 
-    def generator_parameters(self) -> Iterator[nn.Parameter]:
-        return chain(self.generator_ab.parameters(), self.generator_ba.parameters())
-
     def discriminator_parameters(self) -> Iterator[nn.Parameter]:
         return chain(self.discriminator_a.parameters(), self.discriminator_b.parameters())
 
