@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch import nn
 
+from gan_lightning.callbacks.evaluation import EvaluationCallback
 from gan_lightning.ema import EMAOptions, GeneratorAverages, ema_decay, use_averages
 
 
@@ -106,6 +109,46 @@ def test_use_averages_swaps_the_generators_in_and_back_even_on_error():
         raise RuntimeError
     assert model.generator is g
     assert list(model.state_dict()) == keys
+
+
+class FirstWeight:
+    """A metric that reports the first weight of the generator it is given."""
+
+    def check(self, inputs: SimpleNamespace) -> None:
+        pass
+
+    def compute(self, inputs: SimpleNamespace) -> dict[str, float]:
+        return {"w": float(inputs.generator[0].weight.flatten()[0])}
+
+
+@pytest.mark.parametrize("keep_average", [True, False])
+def test_the_evaluation_scores_the_average_and_on_request_the_raw_g(monkeypatch, keep_average):
+    g = net()
+    model = nn.Module()
+    model.generator = g
+    if keep_average:
+        model.averages = GeneratorAverages({"generator": g}, EMAOptions(decay=0.9))
+        set_weights(g, 1.0)
+        model.averages.update({"generator": g}, step=0)
+    set_weights(g, 2.0)
+    logged = {}
+    model.log_dict = lambda values, **_: logged.update(values)
+    monkeypatch.setattr(
+        EvaluationCallback,
+        "inputs",
+        lambda self, module, _: SimpleNamespace(generator=module.generator),
+    )
+    trainer = SimpleNamespace(fast_dev_run=False, current_epoch=0, datamodule=None)
+    for raw_generator in (False, True):
+        logged.clear()
+        EvaluationCallback([FirstWeight()], raw_generator=raw_generator).on_train_epoch_end(
+            trainer, model
+        )
+        if keep_average:
+            expected = {"eval/w": 1.0, "eval/raw/w": 2.0} if raw_generator else {"eval/w": 1.0}
+        else:  # nothing to compare: the raw G is the one scored
+            expected = {"eval/w": 2.0}
+        assert logged == expected
 
 
 def test_a_state_dict_restores_the_average_and_its_counter():

@@ -20,11 +20,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import shutil
 import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -32,6 +34,8 @@ from PIL import Image, ImageDraw
 HERE = Path(__file__).resolve().parent
 HINGE_SN = ("model/loss=hinge", "model.discriminator.spectral_norm=true")
 TRANSLATION = ("model/training/augment=diffaugment", "model.training.augment.policy=translation")
+# The average of G does not change training, so the raw G of an EMA run is the row without it.
+EMA = ("model.training.ema.decay=0.999", "callbacks.evaluation.raw_generator=true")
 ROWS = {  # name -> (experiment, overrides)
     "baseline": ("limited_mnist_dcgan", ()),
     "diffaugment": ("limited_mnist_dcgan_diffaugment", ()),
@@ -40,19 +44,21 @@ ROWS = {  # name -> (experiment, overrides)
     "hinge_sn_ada": ("limited_mnist_dcgan", (*HINGE_SN, "model/training/augment=ada")),
     "hinge_sn_diffaugment_ema": (
         "limited_mnist_dcgan",
-        (*HINGE_SN, *TRANSLATION, "model.training.ema.decay=0.999"),
+        (*HINGE_SN, *TRANSLATION, *EMA),
     ),
     "hinge_sn_diffaugment_ema_r1": (
         "limited_mnist_dcgan",
         (
             *HINGE_SN,
             *TRANSLATION,
-            "model.training.ema.decay=0.999",
+            *EMA,
             "model.training.r1_gamma=1",
             "model.training.r1_every=16",
         ),
     ),
 }
+# Rows read from another row's runs: (that row, the metric's column).
+SCORED_IN = {"hinge_sn_diffaugment": ("hinge_sn_diffaugment_ema", "eval/raw/fcd")}
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf"]
 
 
@@ -68,22 +74,23 @@ def run_one(row: str, seed: int, limit: int, args: argparse.Namespace) -> Path:
         f"metrics.feature_dir={args.feature_dir}", f"hydra.run.dir={run_dir}",
         "logger=csv", "callbacks.progress_bar=null",
     ]  # fmt: skip
+    threads = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"} if args.jobs > 1 else {}
     started = time.time()
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **threads})
     if result.returncode != 0:
         raise SystemExit(f"{row} seed {seed} failed:\n{result.stderr[-3000:]}")
     (run_dir / "wall_seconds.txt").write_text(f"{time.time() - started:.1f}\n")
     return run_dir
 
 
-def distances(run_dir: Path) -> list[tuple[int, float]]:
+def distances(run_dir: Path, column: str = "eval/fcd") -> list[tuple[int, float]]:
     """(G updates, eval/fcd) in step order. The CSV's step counts batches (one D and one G
     update each), 0-based: the evaluation after 500 batches is logged at step 499."""
     points = []
     with open(run_dir / "csv" / "metrics.csv") as handle:
         for line in csv.DictReader(handle):
-            if line.get("eval/fcd"):
-                points.append((int(line["step"]) + 1, float(line["eval/fcd"])))
+            if line.get(column):
+                points.append((int(line["step"]) + 1, float(line[column])))
     return sorted(points)
 
 
@@ -118,6 +125,12 @@ def plot(curves: dict[str, list[tuple[int, float]]], path: Path) -> None:
     image.save(path)
 
 
+def mean_curve(result: dict) -> list[tuple[int, float]]:
+    """The distance after each evaluation, averaged over the row's seeds."""
+    runs = [dict(map(tuple, r["fcd"])) for r in result["seeds"].values()]
+    return [(x, statistics.mean(run[x] for run in runs)) for x in sorted(runs[0])]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True)
@@ -126,19 +139,24 @@ def main() -> None:
     parser.add_argument("--rows", default="baseline,diffaugment")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--limit", type=int, default=100)
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time (1 thread each if > 1)")
     args = parser.parse_args()
     rows = args.rows.split(",")
     unknown = [r for r in rows if r not in ROWS]
     if unknown:
         raise SystemExit(f"unknown rows {unknown}; known: {', '.join(ROWS)}")
     seeds = [int(s) for s in args.seeds.split(",")]
-    results, curves = {}, {}
+    results = {}
     (HERE / "grids").mkdir(exist_ok=True)
+    runs = {(SCORED_IN.get(row, (row,))[0], seed) for row in rows for seed in seeds}
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        list(pool.map(lambda run: run_one(*run, args.limit, args), sorted(runs)))
     for row in rows:
         per_seed = {}
+        source, column = SCORED_IN.get(row, (row, "eval/fcd"))
         for seed in seeds:
-            run_dir = run_one(row, seed, args.limit, args)
-            points = distances(run_dir)
+            run_dir = run_one(source, seed, args.limit, args)
+            points = distances(run_dir, column)
             wall = float((run_dir / "wall_seconds.txt").read_text())
             final = json.loads((run_dir / "status.json").read_text())["metrics"]
             per_seed[seed] = {
@@ -156,17 +174,15 @@ def main() -> None:
         results[row] = {
             "experiment": ROWS[row][0],
             "overrides": list(ROWS[row][1]),
+            "scored_in": f"{source} ({column})",
             "seeds": per_seed,
             "mean": statistics.mean(finals),
             "std": statistics.stdev(finals) if len(finals) > 1 else 0.0,
         }
-        steps = [x for x, _ in per_seed[seeds[0]]["fcd"]]
-        curves[row] = [
-            (x, statistics.mean(dict(r["fcd"])[x] for r in per_seed.values())) for x in steps
-        ]
-        grids = sorted((Path(args.runs_dir) / f"limit_{args.limit}" / row).glob("seed_*"))
-        last = sorted((grids[0] / "samples").glob("epoch_*.png"))[-1]
-        shutil.copy(last, HERE / "grids" / f"limit_{args.limit}_{row}.png")
+        if source == row:  # a grid shows the average of G when there is one
+            grids = sorted((Path(args.runs_dir) / f"limit_{args.limit}" / row).glob("seed_*"))
+            last = sorted((grids[0] / "samples").glob("epoch_*.png"))[-1]
+            shutil.copy(last, HERE / "grids" / f"limit_{args.limit}_{row}.png")
     suffix = f"_{args.limit}"
     previous = HERE / f"results{suffix}.json"
     merged = json.loads(previous.read_text()) if previous.exists() else {}
@@ -185,7 +201,7 @@ def main() -> None:
             f"| {row} | {result['mean']:.1f} +- {result['std']:.1f} | {ratio} | {seeds_text} |"
         )
     (HERE / f"table{suffix}.md").write_text("\n".join(lines) + "\n")
-    plot(curves, HERE / f"fcd{suffix}.png")
+    plot({row: mean_curve(result) for row, result in merged.items()}, HERE / f"fcd{suffix}.png")
     print("\n".join(lines))
 
 

@@ -30,6 +30,9 @@ class EvaluationCallback(pl.Callback):
     and the input's, on the held-out pairs for Pix2Pix) and logs once what it left out.
     Samples are generated ``batch_size`` at a time from a fixed seed, so successive evaluations
     differ only by the generator. Skipped under ``fast_dev_run``.
+
+    The average of G is scored when the run keeps one; ``raw_generator`` also scores the raw G,
+    as ``eval/raw/<metric>``, so one run shows what the average adds (at twice the cost).
     """
 
     def __init__(
@@ -43,6 +46,7 @@ class EvaluationCallback(pl.Callback):
         feature_dir: str = "data/feature_nets",
         inception_weights: str | None = None,
         kid_subset_size: int = 1000,
+        raw_generator: bool = False,
     ) -> None:
         if every_n_epochs < 1:
             raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
@@ -54,6 +58,7 @@ class EvaluationCallback(pl.Callback):
         self.batch_size = batch_size
         self.seed = seed
         self.settings = MetricSettings(classifier, feature_dir, inception_weights, kid_subset_size)
+        self.raw_generator = raw_generator
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self.metrics is not None:  # names, as on evaluate's command line: [fcd, class_coverage]
@@ -73,17 +78,20 @@ class EvaluationCallback(pl.Callback):
         if (trainer.current_epoch + 1) % self.every_n_epochs != 0:
             return
         results: dict[str, float] = {}
-        with use_averages(pl_module):  # the average of G, when the run keeps one
-            inputs = self.inputs(pl_module, trainer.datamodule)
-            for metric in self.metrics:
-                metric.check(inputs)
-                results.update(metric.compute(inputs))
-        pl_module.log_dict(
-            {f"eval/{name}": value for name, value in results.items()},
-            on_step=False,
-            on_epoch=True,
-            sync_dist=True,
-        )
+        with use_averages(pl_module) as averaged:  # the average of G, when the run keeps one
+            results.update(self.scores(pl_module, trainer.datamodule, "eval/"))
+        if averaged and self.raw_generator:
+            with use_averages(pl_module, enabled=False):
+                results.update(self.scores(pl_module, trainer.datamodule, "eval/raw/"))
+        pl_module.log_dict(results, on_step=False, on_epoch=True, sync_dist=True)
+
+    def scores(self, pl_module: pl.LightningModule, datamodule: Any, prefix: str) -> dict:
+        inputs = self.inputs(pl_module, datamodule)
+        results: dict[str, float] = {}
+        for metric in self.metrics:
+            metric.check(inputs)
+            results.update(metric.compute(inputs))
+        return {f"{prefix}{name}": value for name, value in results.items()}
 
     def inputs(
         self, pl_module: pl.LightningModule, datamodule: Any
