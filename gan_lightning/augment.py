@@ -21,6 +21,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from gan_lightning.sizes import PositiveInt
+
 _DIFF_AUGMENT_OPS = ("color", "translation", "cutout")
 _ADA_OPS = ("flip", "translation", "color", "cutout")
 
@@ -235,8 +237,8 @@ class AdaptiveAugment(Augmentation):
         self,
         policy: str = "translation,color,cutout",
         target: float = 0.6,
-        interval: int = 4,
-        speed_images: int = 100_000,
+        interval: PositiveInt = 4,
+        speed_images: PositiveInt = 100_000,
         initial_p: float = 0.0,
         max_p: float = 1.0,
         translation_ratio: float = 0.125,

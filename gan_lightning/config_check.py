@@ -2,7 +2,8 @@
 
 Hydra's struct mode already rejects overrides of keys that do not exist; this catches the rest
 with one line naming the key: arguments the constructor does not take (``+model.lrr=1``) and
-values of the wrong type for plainly annotated arguments (``trainer.max_epochs=abc``).
+values of the wrong type for plainly annotated arguments (``trainer.max_epochs=abc``), and
+sizes or counts annotated ``PositiveInt`` (``sizes.py``) that are not (``model.latent_dim=0``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import inspect
 import os
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from hydra.utils import get_object
@@ -103,17 +104,58 @@ def _check_node(path: str, node: DictConfig) -> None:
         if OmegaConf.is_missing(node, key):
             raise UserError(f"{path}.{key}: a value is required (it is ???)")
         value = node[key]
+        expected = hints.get(key, inspect.Parameter.empty)
+        if isinstance(value, ListConfig):  # e.g. hidden_dims: list[PositiveInt]
+            items = _resolved(value)
+            problem = _broken_constraint(items, expected)
+            if problem:
+                raise UserError(f"{path}.{key}: {problem}, got {items!r}")
         if OmegaConf.is_config(value):
             continue
-        expected = hints.get(key, inspect.Parameter.empty)
         if not _matches(value, expected):
             raise UserError(f"{path}.{key}: expected {_describe(expected)}, got {value!r}")
+        problem = _broken_constraint(value, expected)
+        if problem:
+            raise UserError(f"{path}.{key}: {problem}, got {value!r}")
+
+
+def _resolved(value: ListConfig) -> list | None:
+    try:
+        return OmegaConf.to_container(value, resolve=True)
+    except Exception:  # an interpolation only the running app can resolve (${hydra:...})
+        return None
+
+
+def _broken_constraint(value: Any, expected: Any) -> str | None:
+    """What a value breaks of its annotation's constraints (``Positive``), or None."""
+    origin = typing.get_origin(expected)
+    if origin is typing.Annotated:
+        base, *constraints = typing.get_args(expected)
+        for constraint in constraints:
+            problem = getattr(constraint, "problem", None)
+            if problem is not None and value is not None and _matches(value, base):
+                found = problem(value)
+                if found:
+                    return found
+        return None
+    if origin is typing.Union or origin is types.UnionType:
+        for arg in typing.get_args(expected):
+            if _matches(value, arg):
+                return _broken_constraint(value, arg)
+        return None
+    if isinstance(value, (list, tuple)) and origin in (list, tuple, Sequence):
+        args = [a for a in typing.get_args(expected) if a is not Ellipsis]
+        for item in value:
+            found = _broken_constraint(item, args[0]) if args else None
+            if found:
+                return f"each item {found}"
+    return None
 
 
 def _type_hints(target: Any) -> dict[str, Any]:
     function = target.__init__ if inspect.isclass(target) else target
     try:
-        return typing.get_type_hints(function)
+        return typing.get_type_hints(function, include_extras=True)
     except Exception:  # unresolvable forward references: skip type checks for this target
         return {}
 
@@ -122,6 +164,8 @@ def _matches(value: Any, expected: Any) -> bool:
     if expected is inspect.Parameter.empty or expected is Any:
         return True
     origin = typing.get_origin(expected)
+    if origin is typing.Annotated:
+        return _matches(value, typing.get_args(expected)[0])
     if origin is typing.Union or origin is types.UnionType:
         return any(_matches(value, arg) for arg in typing.get_args(expected))
     if origin is typing.Literal:
@@ -145,6 +189,8 @@ def _matches(value: Any, expected: Any) -> bool:
 
 def _describe(expected: Any) -> str:
     origin = typing.get_origin(expected)
+    if origin is typing.Annotated:
+        return _describe(typing.get_args(expected)[0])
     if origin is typing.Union or origin is types.UnionType:
         return " or ".join(_describe(arg) for arg in typing.get_args(expected))
     if origin is typing.Literal:

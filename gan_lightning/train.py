@@ -30,7 +30,7 @@ from gan_lightning.checkpoints import check_resume, resolve_resume
 from gan_lightning.commands import write_json_atomic
 from gan_lightning.config_check import check_config
 from gan_lightning.distributed import check_distributed_setup
-from gan_lightning.errors import TrainingDiverged, UserError
+from gan_lightning.errors import SettingError, TrainingDiverged, UserError
 from gan_lightning.noise import quiet_known_noise
 from gan_lightning.precision import precision_arguments
 from gan_lightning.printing import print_config_tree
@@ -48,7 +48,10 @@ def build(node: DictConfig, where: str, **kwargs: Any) -> Any:
         if isinstance(cause, UserError):
             raise cause from None
         nested = re.search(r"full_key: (\S+)", str(error))  # a node inside this one failed
-        raise UserError(f"{nested.group(1) if nested else where}: {cause}") from None
+        key = nested.group(1) if nested else where
+        if isinstance(cause, SettingError):
+            raise UserError(f"{key}.{cause.key}: {cause.problem}") from None
+        raise UserError(f"{key}: {cause}") from None
 
 
 def train(cfg: DictConfig) -> float | None:

@@ -88,7 +88,14 @@ CASES = [
         "negative batch size",
         ("data.loader.batch_size=-1",),
         2,
-        "error: data.loader: batch_size must be positive, got -1",
+        "error: data.loader.batch_size: must be positive, got -1",
+    ),
+    ("latent size zero", ("model.latent_dim=0",), 2, "error: model.latent_dim: must be positive"),
+    (
+        "negative learning rate",  # torch's check, made before training starts
+        ("model.training.optimizer.lr=-0.001",),
+        2,
+        "error: model.training.optimizer: Invalid learning rate: -0.001",
     ),
     (
         "bad choice",

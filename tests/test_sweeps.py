@@ -45,7 +45,7 @@ def test_a_failing_run_does_not_stop_the_others(tmp_path):
     result, sweep_dir = run_sweep(
         tmp_path,
         "data.loader.batch_size=0,16",  # run 0: a bad value (our error); run 1 fine
-        "model.training.optimizer.lr=-1,2e-4",  # lr=-1: torch's ValueError, a crash inside fit
+        "model.training.optimizer.lr=-1,2e-4",  # lr=-1: torch's ValueError, named at start-up
         *QUICK,
     )
     assert result.returncode == 1  # the sweep says something failed, after every run ran

@@ -18,6 +18,8 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from gan_lightning.sizes import PositiveInt
+
 
 class DistributedSyncCheck(pl.Callback):
     """After every ``every_n_batches``-th batch, compare the ranks' parameters and batches.
@@ -30,7 +32,7 @@ class DistributedSyncCheck(pl.Callback):
 
     def __init__(
         self,
-        every_n_batches: int = 1,
+        every_n_batches: PositiveInt = 1,
         record: str | None = None,
         require_distinct_batches: bool = True,
     ) -> None:

@@ -14,6 +14,7 @@ from gan_lightning.metrics.paired import PairedInputs
 from gan_lightning.metrics.selection import MetricSettings, applicable_metrics, build_metric
 from gan_lightning.metrics.translation import TranslationInputs
 from gan_lightning.sampling import Sampler
+from gan_lightning.sizes import PositiveInt
 
 log = logging.getLogger(__name__)
 TRANSLATION_BATCH = 16
@@ -38,14 +39,14 @@ class EvaluationCallback(pl.Callback):
     def __init__(
         self,
         metrics: Sequence[SampleMetric | str] | None = None,
-        every_n_epochs: int = 1,
-        num_samples: int = 2500,
-        batch_size: int = 500,
+        every_n_epochs: PositiveInt = 1,
+        num_samples: PositiveInt = 2500,
+        batch_size: PositiveInt = 500,
         seed: int = 0,
         classifier: str | None = None,
         feature_dir: str = "data/feature_nets",
         inception_weights: str | None = None,
-        kid_subset_size: int = 1000,
+        kid_subset_size: PositiveInt = 1000,
         raw_generator: bool = False,
     ) -> None:
         if every_n_epochs < 1:

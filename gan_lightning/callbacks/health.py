@@ -9,6 +9,8 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from gan_lightning.sizes import PositiveInt
+
 log = logging.getLogger(__name__)
 
 
@@ -26,9 +28,9 @@ class TrainingHealthMonitor(pl.Callback):
 
     def __init__(
         self,
-        patience: int = 3,
+        patience: PositiveInt = 3,
         saturation: float = 0.05,
-        rising_epochs: int = 5,
+        rising_epochs: PositiveInt = 5,
         diversity_drop: float = 0.25,
     ) -> None:
         if patience < 1 or rising_epochs < 2:

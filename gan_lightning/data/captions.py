@@ -36,6 +36,7 @@ from gan_lightning.data.loading import ImageDataModule, LoaderArg
 from gan_lightning.data.mnist import MNISTDataModule
 from gan_lightning.data.transforms import fit_images, to_signed_unit
 from gan_lightning.errors import UserError
+from gan_lightning.sizes import PositiveInt
 from gan_lightning.text import SentenceEmbeddings, Vocabulary, tokenize
 
 log = logging.getLogger(__name__)
@@ -135,13 +136,13 @@ class CaptionedDataModule(ImageDataModule):
 
     def __init__(
         self,
-        image_size: int,
-        channels: int,
-        vocab_size: int,
-        max_length: int,
+        image_size: PositiveInt,
+        channels: PositiveInt,
+        vocab_size: PositiveInt,
+        max_length: PositiveInt,
         embeddings_file: str | None = None,
         loader: LoaderArg = None,
-        limit: int | None = None,
+        limit: PositiveInt | None = None,
         limit_seed: int = 0,
     ) -> None:
         super().__init__(image_size, channels, loader, limit, limit_seed)
@@ -238,13 +239,13 @@ class CaptionedImageDataModule(CaptionedDataModule):
         images_dir: str = "images",
         text_dir: str = "text",
         captions_file: str | None = "captions.jsonl",
-        image_size: int = 32,
-        channels: int = 3,
-        vocab_size: int = 5000,
-        max_length: int = 24,
+        image_size: PositiveInt = 32,
+        channels: PositiveInt = 3,
+        vocab_size: PositiveInt = 5000,
+        max_length: PositiveInt = 24,
         embeddings_file: str | None = None,
         loader: LoaderArg = None,
-        limit: int | None = None,
+        limit: PositiveInt | None = None,
         limit_seed: int = 0,
     ) -> None:
         super().__init__(
@@ -415,15 +416,15 @@ class DigitCaptionsDataModule(CaptionedDataModule):
         self,
         data_dir: str = "data",
         split: str = "train",
-        image_size: int = 32,
-        channels: int = 1,
-        captions_per_image: int = 4,
-        vocab_size: int = 64,
-        max_length: int = 8,
+        image_size: PositiveInt = 32,
+        channels: PositiveInt = 1,
+        captions_per_image: PositiveInt = 4,
+        vocab_size: PositiveInt = 64,
+        max_length: PositiveInt = 8,
         seed: int = 0,
         embeddings_file: str | None = None,
         loader: LoaderArg = None,
-        limit: int | None = None,
+        limit: PositiveInt | None = None,
         limit_seed: int = 0,
     ) -> None:
         super().__init__(

@@ -20,6 +20,7 @@ from gan_lightning.data.loading import (
     LoaderOptions,
 )
 from gan_lightning.errors import UserError
+from gan_lightning.sizes import PositiveInt
 
 HOW_TO_FIX = (
     "put the aligned jpgs there (img_align_celeba.zip unpacked), point data.data_dir at the "
@@ -41,12 +42,12 @@ class CelebADataModule(DownloadableData, ImageDataModule):
         self,
         data_dir: str = "data",
         download: bool = False,
-        image_size: int = 64,
-        channels: int = 3,
-        crop_size: int = 178,
+        image_size: PositiveInt = 64,
+        channels: PositiveInt = 3,
+        crop_size: PositiveInt = 178,
         num_classes: int | None = None,
         loader: LoaderArg = None,
-        limit: int | None = None,
+        limit: PositiveInt | None = None,
         limit_seed: int = 0,
     ) -> None:
         super().__init__(image_size, channels, loader, limit, limit_seed)

@@ -22,6 +22,7 @@ from gan_lightning.data.mnist import MNISTDataModule
 from gan_lightning.data.paired import PairedImageData
 from gan_lightning.data.transforms import fit_images, to_signed_unit
 from gan_lightning.errors import UserError
+from gan_lightning.sizes import PositiveInt
 
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as PIL's convert("L")
 
@@ -59,14 +60,14 @@ class ColorizeDataModule(PairedImageData):
     def __init__(
         self,
         image_dir: str,
-        image_size: int = 64,
-        load_size: int | None = None,
-        in_channels: int = 1,
-        out_channels: int = 3,
+        image_size: PositiveInt = 64,
+        load_size: PositiveInt | None = None,
+        in_channels: PositiveInt = 1,
+        out_channels: PositiveInt = 3,
         test_fraction: float = 0.1,
         flip: bool = True,
         loader: LoaderArg = None,
-        limit: int | None = None,
+        limit: PositiveInt | None = None,
         limit_seed: int = 0,
     ) -> None:
         if out_channels != 3:
@@ -142,12 +143,12 @@ class EdgesToDigitsDataModule(PairedImageData):
     def __init__(
         self,
         data_dir: str = "data",
-        image_size: int = 32,
-        in_channels: int = 1,
-        out_channels: int = 1,
-        outline_width: int = 1,
+        image_size: PositiveInt = 32,
+        in_channels: PositiveInt = 1,
+        out_channels: PositiveInt = 1,
+        outline_width: PositiveInt = 1,
         loader: LoaderArg = None,
-        limit: int | None = None,
+        limit: PositiveInt | None = None,
         limit_seed: int = 0,
     ) -> None:
         super().__init__(image_size, in_channels, out_channels, loader, limit, limit_seed)

@@ -19,6 +19,7 @@ from torchvision.transforms.functional import pil_to_tensor
 
 from gan_lightning.data.transforms import to_signed_unit
 from gan_lightning.errors import UserError
+from gan_lightning.sizes import PositiveInt
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ class ImageFolderDataset(Dataset):
         self,
         files: Sequence[Path],
         transform: Callable[[Image.Image], Tensor] | None = None,
-        channels: int = 3,
+        channels: PositiveInt = 3,
     ) -> None:
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels}")

@@ -18,6 +18,7 @@ from gan_lightning.data.loading import (
 )
 from gan_lightning.data.transforms import fit_images, to_signed_unit
 from gan_lightning.errors import UserError
+from gan_lightning.sizes import PositiveInt
 
 
 class InMemoryImageDataset(Dataset):
@@ -68,11 +69,11 @@ class InMemoryImageDataModule(ImageDataModule):
 
     def __init__(
         self,
-        image_size: int | None = None,
-        channels: int | None = None,
-        num_classes: int | None = 10,
+        image_size: PositiveInt | None = None,
+        channels: PositiveInt | None = None,
+        num_classes: PositiveInt | None = 10,
         loader: LoaderArg = None,
-        limit: int | None = None,
+        limit: PositiveInt | None = None,
         limit_seed: int = 0,
     ) -> None:
         super().__init__(
@@ -116,11 +117,11 @@ class DownloadableSplit(DownloadableData, InMemoryImageDataModule):
         data_dir: str = "data",
         download: bool = False,
         split: str = "train",
-        image_size: int | None = None,
-        channels: int | None = None,
-        num_classes: int | None = 10,
+        image_size: PositiveInt | None = None,
+        channels: PositiveInt | None = None,
+        num_classes: PositiveInt | None = 10,
         loader: LoaderArg = None,
-        limit: int | None = None,
+        limit: PositiveInt | None = None,
         limit_seed: int = 0,
     ) -> None:
         super().__init__(image_size, channels, num_classes, loader, limit, limit_seed)

@@ -17,6 +17,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from gan_lightning.errors import UserError
+from gan_lightning.sizes import PositiveInt
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ class LoaderOptions:
     to a GPU, and on a CPU-only machine PyTorch ignores it with a warning.
     """
 
-    batch_size: int = 64
+    batch_size: PositiveInt = 64
     num_workers: int = 0
     pin_memory: bool | None = None
 
@@ -229,10 +230,10 @@ class ImageDataModule(LoaderDataModule):
 
     def __init__(
         self,
-        image_size: int,
-        channels: int,
+        image_size: PositiveInt,
+        channels: PositiveInt,
         loader: LoaderArg = None,
-        limit: int | None = None,
+        limit: PositiveInt | None = None,
         limit_seed: int = 0,
     ) -> None:
         super().__init__(loader)

@@ -34,6 +34,7 @@ from gan_lightning.data.loading import (
     stack_items,
 )
 from gan_lightning.errors import UserError
+from gan_lightning.sizes import PositiveInt
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +66,11 @@ class PairedImageData(ImageDataModule):
 
     def __init__(
         self,
-        image_size: int,
-        in_channels: int,
-        out_channels: int,
+        image_size: PositiveInt,
+        in_channels: PositiveInt,
+        out_channels: PositiveInt,
         loader: LoaderArg = None,
-        limit: int | None = None,
+        limit: PositiveInt | None = None,
         limit_seed: int = 0,
     ) -> None:
         check_image_args(image_size, in_channels)
@@ -120,10 +121,10 @@ class SideBySideTransform:
 
     def __init__(
         self,
-        image_size: int,
+        image_size: PositiveInt,
         channels: tuple[int, int],
         direction: str = "AtoB",
-        load_size: int | None = None,
+        load_size: PositiveInt | None = None,
         flip: bool = False,
     ) -> None:
         check_direction(direction)
@@ -163,11 +164,11 @@ class SideBySideDataset(Dataset):
     def __init__(
         self,
         files: Sequence[Path],
-        image_size: int,
-        in_channels: int,
-        out_channels: int,
+        image_size: PositiveInt,
+        in_channels: PositiveInt,
+        out_channels: PositiveInt,
         direction: str = "AtoB",
-        load_size: int | None = None,
+        load_size: PositiveInt | None = None,
         flip: bool = False,
     ) -> None:
         pair = SideBySideTransform(
@@ -199,13 +200,13 @@ class PairedDataModule(ArchiveBackedFolders, PairedImageData):
         archive: str | None = None,
         download: bool = False,
         direction: str = "AtoB",
-        image_size: int = 256,
-        load_size: int | None = None,
-        in_channels: int = 3,
-        out_channels: int = 3,
+        image_size: PositiveInt = 256,
+        load_size: PositiveInt | None = None,
+        in_channels: PositiveInt = 3,
+        out_channels: PositiveInt = 3,
         flip: bool = True,
         loader: LoaderArg = None,
-        limit: int | None = None,
+        limit: PositiveInt | None = None,
         limit_seed: int = 0,
     ) -> None:
         super().__init__(image_size, in_channels, out_channels, loader, limit, limit_seed)

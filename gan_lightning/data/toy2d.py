@@ -15,6 +15,7 @@ from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
 
 from gan_lightning.data.loading import LoaderArg, LoaderDataModule, LoaderOptions
+from gan_lightning.sizes import PositiveInt
 
 MIXTURES = {"ring": 0.01, "grid": 0.05}  # name -> the papers' standard deviation
 
@@ -67,9 +68,9 @@ class GaussianMixtureDataModule(LoaderDataModule):
         mixture: str = "ring",
         std: float | None = None,
         radius: float = 1.0,
-        num_samples: int = 100_000,
+        num_samples: PositiveInt = 100_000,
         seed: int = 0,
-        num_classes: int | None = None,
+        num_classes: PositiveInt | None = None,
         loader: LoaderArg = None,
     ) -> None:
         super().__init__(loader)

@@ -33,6 +33,7 @@ from gan_lightning.data.loading import (
     resolve_load_size,
     stack_items,
 )
+from gan_lightning.sizes import PositiveInt
 
 log = logging.getLogger(__name__)
 
@@ -108,12 +109,12 @@ class UnpairedDataModule(ArchiveBackedFolders, ImageDataModule):
         root: str,
         archive: str | None = None,
         download: bool = False,
-        image_size: int = 256,
-        load_size: int | None = None,
-        channels: int = 3,
+        image_size: PositiveInt = 256,
+        load_size: PositiveInt | None = None,
+        channels: PositiveInt = 3,
         flip: bool = True,
         loader: LoaderArg = None,
-        limit: int | None = None,
+        limit: PositiveInt | None = None,
         limit_seed: int = 0,
     ) -> None:
         super().__init__(image_size, channels, loader, limit, limit_seed)

@@ -12,6 +12,7 @@ from gan_lightning.generation import generate_in_eval_mode
 from gan_lightning.losses import AdversarialLoss
 from gan_lightning.models.adversarial import TrainingOptions
 from gan_lightning.models.gan import GAN
+from gan_lightning.sizes import PositiveInt
 
 
 class ConditionalGAN(GAN):
@@ -29,11 +30,11 @@ class ConditionalGAN(GAN):
         discriminator: nn.Module,
         loss: AdversarialLoss,
         training: TrainingOptions,
-        num_classes: int | None,
-        latent_dim: int = 100,
+        num_classes: PositiveInt | None,
+        latent_dim: PositiveInt = 100,
         latent_distribution: str = "normal",
-        samples_per_class: int = 8,
-        pack: int = 1,
+        samples_per_class: PositiveInt = 8,
+        pack: PositiveInt = 1,
     ) -> None:
         if not num_classes:
             raise ValueError(

@@ -24,6 +24,7 @@ from gan_lightning.losses import AdversarialLoss
 from gan_lightning.models.adversarial import CHECKPOINT_KEY, AdversarialModule, TrainingOptions
 from gan_lightning.models.image_pool import ImagePool
 from gan_lightning.models.preview import PreviewPairs
+from gan_lightning.sizes import PositiveInt
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class CycleGAN(AdversarialModule):
         lambda_cycle: float = 10.0,
         lambda_identity: float = 0.5,
         pool_size: int = 50,
-        num_grid_images: int = 4,
+        num_grid_images: PositiveInt = 4,
     ) -> None:
         super().__init__(loss, training)
         if lambda_cycle < 0 or lambda_identity < 0:

@@ -13,6 +13,7 @@ from gan_lightning.latent import sample_latent
 from gan_lightning.losses import AdversarialLoss
 from gan_lightning.models.adversarial import AdversarialModule, TrainingOptions
 from gan_lightning.nets.layers import pack_samples
+from gan_lightning.sizes import PositiveInt
 
 
 class GAN(AdversarialModule):
@@ -28,10 +29,10 @@ class GAN(AdversarialModule):
         discriminator: nn.Module,
         loss: AdversarialLoss,
         training: TrainingOptions,
-        latent_dim: int = 100,
+        latent_dim: PositiveInt = 100,
         latent_distribution: str = "normal",
-        num_grid_samples: int = 64,
-        pack: int = 1,
+        num_grid_samples: PositiveInt = 64,
+        pack: PositiveInt = 1,
     ) -> None:
         super().__init__(loss, training)
         d_pack = getattr(discriminator, "pack", 1)

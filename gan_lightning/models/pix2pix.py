@@ -19,6 +19,7 @@ from gan_lightning.generation import as_channels, generate_in_eval_mode
 from gan_lightning.losses import AdversarialLoss
 from gan_lightning.models.adversarial import AdversarialModule, TrainingOptions
 from gan_lightning.models.preview import PreviewPairs
+from gan_lightning.sizes import PositiveInt
 
 
 class Pix2Pix(AdversarialModule):
@@ -38,7 +39,7 @@ class Pix2Pix(AdversarialModule):
         loss: AdversarialLoss,
         training: TrainingOptions,
         lambda_l1: float = 100.0,
-        num_grid_images: int = 8,
+        num_grid_images: PositiveInt = 8,
     ) -> None:
         super().__init__(loss, training)
         if lambda_l1 < 0:

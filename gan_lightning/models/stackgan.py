@@ -37,6 +37,7 @@ from gan_lightning.errors import UserError
 from gan_lightning.losses import AdversarialLoss
 from gan_lightning.models.adversarial import CHECKPOINT_KEY, AdversarialModule, TrainingOptions
 from gan_lightning.nets.stackgan import draw, kl_divergence
+from gan_lightning.sizes import PositiveInt
 from gan_lightning.text import PAD_ID, UNK_ID, SentenceEmbeddings, encode_captions
 from gan_lightning.training.lightning_adapter import attached_trainer
 
@@ -123,11 +124,11 @@ class StackGAN(AdversarialModule):
         training: TrainingOptions,
         stage: int | str = 1,
         stage1_ckpt: str | None = None,
-        latent_dim: int = 32,
+        latent_dim: PositiveInt = 32,
         kl_weight: float = 1.0,
         word_dropout: float = 0.0,
-        grid_rows: int = 10,
-        samples_per_caption: int = 8,
+        grid_rows: PositiveInt = 10,
+        samples_per_caption: PositiveInt = 8,
     ) -> None:
         super().__init__(loss, training)
         self.training_stage = Stage.parse(stage)

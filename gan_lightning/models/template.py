@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from gan_lightning.generation import generate_in_eval_mode, real_images
 from gan_lightning.losses import AdversarialLoss
 from gan_lightning.models.adversarial import AdversarialModule, TrainingOptions
+from gan_lightning.sizes import PositiveInt
 
 
 class TemplateGAN(AdversarialModule):
@@ -30,7 +31,7 @@ class TemplateGAN(AdversarialModule):
         discriminator: nn.Module,
         loss: AdversarialLoss,
         training: TrainingOptions,
-        latent_dim: int = 64,
+        latent_dim: PositiveInt = 64,
     ) -> None:
         super().__init__(loss, training)
         self.generator = generator

@@ -42,6 +42,7 @@ from gan_lightning.nets.layers import (
     with_condition_maps,
     with_conditional_batch_norms,
 )
+from gan_lightning.sizes import PositiveInt
 
 DESIGNS = ("radford", "course")
 IMAGE_SIZES = (32, 64, 128)
@@ -66,10 +67,10 @@ class DCGANGenerator(nn.Module):
 
     def __init__(
         self,
-        latent_dim: int,
-        image_size: int = 32,
-        channels: int = 3,
-        base_width: int = 64,
+        latent_dim: PositiveInt,
+        image_size: PositiveInt = 32,
+        channels: PositiveInt = 3,
+        base_width: PositiveInt = 64,
         num_classes: int = 0,
         design: str = "radford",
         init_weights: bool = True,
@@ -138,13 +139,13 @@ class DCGANDiscriminator(nn.Module):
 
     def __init__(
         self,
-        image_size: int = 32,
-        channels: int = 3,
-        base_width: int = 64,
+        image_size: PositiveInt = 32,
+        channels: PositiveInt = 3,
+        base_width: PositiveInt = 64,
         num_classes: int = 0,
         design: str = "radford",
         init_weights: bool = True,
-        pack: int = 1,
+        pack: PositiveInt = 1,
         minibatch_std: bool = False,
         spectral_norm: bool = False,
         conditioning: str = "concat",

@@ -23,13 +23,14 @@ from gan_lightning.nets.layers import (
     with_condition,
     with_conditional_batch_norms,
 )
+from gan_lightning.sizes import PositiveInt
 
 OUTPUT_ACTIVATIONS = ("tanh", "none")
 
 
 def _hidden_stack(
     in_dim: int,
-    hidden_dims: Sequence[int],
+    hidden_dims: Sequence[PositiveInt],
     dropout: float,
     activation: str = "leaky_relu",
     batch_norm: bool = False,
@@ -59,9 +60,9 @@ class MLPGenerator(nn.Module):
 
     def __init__(
         self,
-        latent_dim: int,
-        out_shape: Sequence[int],
-        hidden_dims: Sequence[int] = (256, 512, 1024),
+        latent_dim: PositiveInt,
+        out_shape: Sequence[PositiveInt],
+        hidden_dims: Sequence[PositiveInt] = (256, 512, 1024),
         dropout: float = 0.3,
         num_classes: int = 0,
         activation: str = "leaky_relu",
@@ -116,11 +117,11 @@ class MLPDiscriminator(nn.Module):
 
     def __init__(
         self,
-        in_shape: Sequence[int],
-        hidden_dims: Sequence[int] = (1024, 512, 256),
+        in_shape: Sequence[PositiveInt],
+        hidden_dims: Sequence[PositiveInt] = (1024, 512, 256),
         dropout: float = 0.3,
         num_classes: int = 0,
-        pack: int = 1,
+        pack: PositiveInt = 1,
         minibatch_std: bool = False,
         spectral_norm: bool = False,
         conditioning: str = "concat",

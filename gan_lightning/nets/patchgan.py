@@ -26,6 +26,7 @@ from gan_lightning.nets.common import (
     downsampling,
     init_normal_weights,
 )
+from gan_lightning.sizes import PositiveInt
 
 DESIGNS = ("course", "paper")
 
@@ -48,13 +49,13 @@ class PatchDiscriminator(nn.Module):
 
     def __init__(
         self,
-        in_channels: int = 3,
-        base_width: int = 64,
-        num_layers: int = 3,
+        in_channels: PositiveInt = 3,
+        base_width: PositiveInt = 64,
+        num_layers: PositiveInt = 3,
         norm: str = "batch",
         design: str = "course",
         init_weights: bool = True,
-        image_size: int | None = None,
+        image_size: PositiveInt | None = None,
         spectral_norm: bool = False,
     ) -> None:
         super().__init__()

@@ -28,6 +28,7 @@ from gan_lightning.nets.common import (
     conv_block,
     init_normal_weights,
 )
+from gan_lightning.sizes import PositiveInt
 
 DESIGNS = ("course", "paper")
 
@@ -51,10 +52,10 @@ class ResnetGenerator(nn.Module):
 
     def __init__(
         self,
-        in_channels: int = 3,
-        out_channels: int = 3,
-        image_size: int = 128,
-        base_width: int = 64,
+        in_channels: PositiveInt = 3,
+        out_channels: PositiveInt = 3,
+        image_size: PositiveInt = 128,
+        base_width: PositiveInt = 64,
         num_blocks: int = 6,
         norm: str = "batch",
         design: str = "course",

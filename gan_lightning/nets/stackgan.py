@@ -31,6 +31,7 @@ from gan_lightning.nets.common import (
 )
 from gan_lightning.nets.layers import with_condition, with_condition_maps
 from gan_lightning.nets.resnet import ResidualBlock
+from gan_lightning.sizes import PositiveInt
 
 ENCODER_KINDS = ("gru", "bow", "precomputed")
 
@@ -70,9 +71,9 @@ class TextEncoder(nn.Module):
 
     def __init__(
         self,
-        vocab_size: int,
-        embedding_dim: int = 32,
-        output_dim: int = 64,
+        vocab_size: PositiveInt,
+        embedding_dim: PositiveInt = 32,
+        output_dim: PositiveInt = 64,
         kind: str = "gru",
     ) -> None:
         super().__init__()
@@ -156,11 +157,11 @@ class StageIGenerator(nn.Module):
 
     def __init__(
         self,
-        latent_dim: int,
-        condition_dim: int,
-        image_size: int = 16,
-        channels: int = 1,
-        base_width: int = 32,
+        latent_dim: PositiveInt,
+        condition_dim: PositiveInt,
+        image_size: PositiveInt = 16,
+        channels: PositiveInt = 1,
+        base_width: PositiveInt = 32,
         init_weights: bool = True,
     ) -> None:
         super().__init__()
@@ -200,11 +201,11 @@ class StageIIGenerator(nn.Module):
 
     def __init__(
         self,
-        condition_dim: int,
+        condition_dim: PositiveInt,
         input_size: int = 16,
         scale: int = 2,
-        channels: int = 1,
-        base_width: int = 32,
+        channels: PositiveInt = 1,
+        base_width: PositiveInt = 32,
         num_residual: int = 2,
         init_weights: bool = True,
     ) -> None:
@@ -254,11 +255,11 @@ class StageDiscriminator(nn.Module):
 
     def __init__(
         self,
-        text_dim: int,
-        image_size: int = 16,
-        channels: int = 1,
-        base_width: int = 32,
-        text_features: int = 32,
+        text_dim: PositiveInt,
+        image_size: PositiveInt = 16,
+        channels: PositiveInt = 1,
+        base_width: PositiveInt = 32,
+        text_features: PositiveInt = 32,
         init_weights: bool = True,
         spectral_norm: bool = False,
     ) -> None:

@@ -6,11 +6,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import nn
 from torch.optim import Optimizer
 
 from gan_lightning.ema import EMAOptions
+from gan_lightning.errors import SettingError
 from gan_lightning.regularizers import check_settings
+from gan_lightning.sizes import PositiveInt
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 SchedulerFactory = Callable[[Optimizer], Any]
@@ -35,14 +38,14 @@ class TrainingOptions:
     optimizer: OptimizerFactory
     d_optimizer: OptimizerFactory | None = None
     scheduler: SchedulerFactory | None = None
-    d_steps: int = 1
+    d_steps: PositiveInt = 1
     g_grad_clip: float | None = None
     d_grad_clip: float | None = None
     on_nonfinite: str = "stop"
     gp_weight: float = 0.0
     gp_one_sided: bool = False
     r1_gamma: float = 0.0
-    r1_every: int = 1
+    r1_every: PositiveInt = 1
     ema: EMAOptions = field(default_factory=EMAOptions)
     augment: nn.Module | None = None
 
@@ -57,6 +60,24 @@ class TrainingOptions:
             clip = getattr(self, name)
             if clip is not None and clip <= 0:
                 raise ValueError(f"{name} must be positive or null, got {clip}")
+        self._try_factories()
+
+    def _try_factories(self) -> None:
+        """Build each optimizer and scheduler once on a stand-in parameter: a bad setting
+        (a negative learning rate) then fails at start-up naming its key, not inside fit."""
+        for name in ("optimizer", "d_optimizer"):
+            factory = getattr(self, name)
+            if factory is None:
+                continue
+            try:
+                optimizer = factory([nn.Parameter(torch.zeros(1))])
+            except (TypeError, ValueError) as error:
+                raise SettingError(name, str(error)) from None
+            if self.scheduler is not None:
+                try:
+                    self.scheduler(optimizer)
+                except (TypeError, ValueError) as error:
+                    raise SettingError("scheduler", str(error)) from None
 
     def optimizers(self, d_params: Iterable[nn.Parameter], g_params: Iterable[nn.Parameter]) -> Any:
         """What ``configure_optimizers`` returns: [D's, G's] (and their schedulers)."""
