@@ -99,6 +99,7 @@ def evaluate(cfg: DictConfig, argv: Sequence[str]) -> dict[str, Any]:
     inputs = _inputs(cfg, kind, networks, run_config, datamodule)
     for metric in metrics:
         metric.check(inputs)
+        metric.prepare(datamodule)  # e.g. the digit classifier, trained once on first use
     results: dict[str, float] = {}
     for metric in metrics:
         results.update(metric.compute(inputs))

@@ -77,7 +77,9 @@ class SweepSummary(Callback):
         # only where jobs run one after another in this process: parallel SLURM jobs would race
         in_process = str(config.hydra.launcher.get("_target_", "")).endswith(".BasicLauncher")
         if config.hydra.mode == RunMode.MULTIRUN and in_process:
-            self._write(config)
+            written = self._write(config)
+            if written is not None:
+                _stop_a_search_without_results(config, *written)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         written = self._write(config)
@@ -98,3 +100,21 @@ class SweepSummary(Callback):
             return None
         rows = collect_runs(sweep_dir)
         return write_summary(sweep_dir, rows), rows
+
+
+def _stop_a_search_without_results(config: DictConfig, summary: Path, rows: list[dict]) -> None:
+    """After an Optuna search's last trial: when none completed, one line saying why, exit 1.
+    (The sweeper would next ask Optuna for the best trial and end in its traceback, "No
+    trials are completed yet".)"""
+    trials = config.hydra.sweeper.get("n_trials")
+    if trials is None or int(config.hydra.job.num) != int(trials) - 1:
+        return
+    if any(row["status"] == "completed" for row in rows):
+        return
+    first = next((row for row in rows if row["error"]), None)
+    why = f"; the first: run {first['run']}: {first['error'][:300]}" if first else ""
+    print(
+        f"error: no trial of the search completed ({len(rows)} ran){why}; summary: {summary}",
+        file=sys.stderr,
+    )
+    sys.exit(1)

@@ -105,8 +105,25 @@ def train(cfg: DictConfig) -> float | None:
     if name not in metrics:
         raise UserError(
             f"optimized_metric={name!r} was not logged; logged: {', '.join(sorted(metrics))}"
+            + _evaluation_schedule(cfg, trainer, name)
         )
     return metrics[name]
+
+
+def _evaluation_schedule(cfg: DictConfig, trainer: pl.Trainer, name: str) -> str:
+    """Why an ``eval/`` metric is missing: the callback is off, or it never came due."""
+    if not name.startswith("eval/"):
+        return ""
+    evaluation = (cfg.get("callbacks") or {}).get("evaluation")
+    if not evaluation:
+        return "; the evaluation callback is off (callbacks.evaluation=null)"
+    every = int(evaluation.get("every_n_epochs", 1))
+    return (
+        f"; the evaluation callback logs eval/* at the end of every {every} epoch(s) "
+        f"(callbacks.evaluation.every_n_epochs={every}) and this run ended at step "
+        f"{trainer.global_step} (trainer.current_epoch={trainer.current_epoch}): train longer "
+        "(trainer.max_epochs, trainer.max_steps) or evaluate more often"
+    )
 
 
 class Interrupted(Exception):

@@ -332,6 +332,12 @@ def run_cli(
     run_dir_arg = [f"hydra.run.dir={run_dir}"] if module == "gan_lightning" and not own_dir else []
     if "-m" in overrides:  # a sweep writes under hydra.sweep.dir
         run_dir_arg = []
+    # Runs score with a classifier only where a test asks for one: training it on first use
+    # would add seconds to every short run (the search in tests/test_sweeps.py trains one).
+    if module in ("gan_lightning", "gan_lightning.evaluate") and not any(
+        o.startswith(("metrics.train_classifier=", "train_features")) for o in overrides
+    ):
+        overrides = (*overrides, "metrics.train_classifier=false")
     cmd = [sys.executable, "-m", module, *run_dir_arg, *overrides]
     return subprocess.run(
         cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=run_dir.parent

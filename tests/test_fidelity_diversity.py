@@ -3,6 +3,7 @@ and their path through the feature metrics and the evaluation callback."""
 
 from __future__ import annotations
 
+import logging
 from types import SimpleNamespace
 
 import pytest
@@ -11,6 +12,7 @@ from torch import nn
 
 from gan_lightning.callbacks.evaluation import EvaluationCallback
 from gan_lightning.data.digits import DigitsDataModule
+from gan_lightning.errors import UserError
 from gan_lightning.metrics import fidelity
 from gan_lightning.metrics.base import EvaluationInputs
 from gan_lightning.metrics.classifier import DigitClassifier, classifier_path, save_classifier
@@ -176,9 +178,37 @@ def test_the_callback_logs_eval_precision_recall_density_coverage(digits, featur
 
 
 def test_missing_features_are_one_skip_line_each(digits, tmp_path):
-    metrics, skipped = applicable_metrics(digits, MetricSettings(feature_dir=str(tmp_path)))
+    settings = MetricSettings(feature_dir=str(tmp_path), train_classifier=False)
+    metrics, skipped = applicable_metrics(digits, settings)
     assert metrics == []
     classifier = [line for line in skipped if line.startswith("classifier metrics")]
     assert len(classifier) == 1 and "precision, recall, density, coverage" in classifier[0]
+    assert "metrics.train_classifier=true" in classifier[0]
     inception = [line for line in skipped if "inception_weights is not set" in line]
     assert len(inception) == 1 and "precision_inception" in inception[0]
+
+
+def test_a_missing_classifier_is_trained_once_on_first_use(digits, tmp_path, caplog):
+    settings = MetricSettings(feature_dir=str(tmp_path), kid_subset_size=100)
+    metrics, _ = applicable_metrics(digits, settings)
+    assert [type(m).__name__ for m in metrics] == ["ClassifierDistance", "ClassCoverage"]
+    path = classifier_path(tmp_path, digits)
+    with caplog.at_level(logging.INFO):
+        for metric in metrics:  # both need it: the second finds the first one's file
+            metric.prepare(digits)
+    assert path.is_file()
+    assert sum("training one on digits" in r.message for r in caplog.records) == 1
+    labels = digits.train_set.labels
+    real = signed(digits, torch.arange(400))
+    fcd = {
+        name: metrics[0].compute(inputs_for(ReplayGenerator(images, labels), digits))["fcd"]
+        for name, images in (("real", real), ("noise", torch.rand_like(real) * 2 - 1))
+    }
+    assert fcd["real"] < 0.2 * fcd["noise"]  # a trained classifier tells digits from noise
+
+
+def test_a_classifier_file_named_but_missing_fails_before_the_first_evaluation(digits, tmp_path):
+    metric = ClassifierDistance(str(tmp_path / "nope.pt"))
+    with pytest.raises(UserError, match="no feature classifier at"):
+        metric.prepare(digits)
+    assert not (tmp_path / "nope.pt").exists()  # named files are never trained on the fly

@@ -58,7 +58,7 @@ def test_a_failing_run_does_not_stop_the_others(tmp_path):
     assert good["status"] == "completed" and math.isfinite(float(good["train/d_loss_epoch"]))
     bad_batch = rows["data.loader.batch_size=0 model.training.optimizer.lr=-1"]
     bad_lr = rows["data.loader.batch_size=16 model.training.optimizer.lr=-1"]
-    assert "batch_size must be positive" in bad_batch["error"]
+    assert "batch_size: must be positive" in bad_batch["error"]
     assert "Invalid learning rate" in bad_lr["error"]
     assert [row["status"] for row in rows.values()].count("failed") == 3
     assert "sweep: 1 of 4 runs completed" in result.stdout
@@ -66,16 +66,23 @@ def test_a_failing_run_does_not_stop_the_others(tmp_path):
 
 
 def test_optuna_search_runs_trials_and_reports_the_best(tmp_path):
+    """From a fresh folder with the search's own metric (eval/fcd): the first trial trains the
+    digit classifier it needs and caches it for the second."""
     sweep_dir = tmp_path / "optuna"
     result = run_cli(
         "hparams_search=optuna",  # its config switches to multirun: no -m needed
-        "optimized_metric=train/g_loss_epoch",
         "hydra.sweeper.n_trials=2",
-        *QUICK,
+        "debug=smoke",
+        "trainer.limit_train_batches=2",
+        "callbacks.evaluation.num_samples=1000",
+        "metrics.train_classifier=true",  # the default (run_cli turns it off elsewhere)
         f"hydra.sweep.dir={sweep_dir}",
         run_dir=tmp_path / "unused",
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "data" / "feature_nets" / "digits_8px_1ch.pt").is_file()
+    logs = [(sweep_dir / str(trial) / "train.log").read_text() for trial in (0, 1)]
+    assert ["training one on digits" in log for log in logs] == [True, False]  # then cached
     best = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
     assert set(best["best_params"]) == {
         "model.training.optimizer.lr",
@@ -84,7 +91,7 @@ def test_optuna_search_runs_trials_and_reports_the_best(tmp_path):
     }
     rows = read_summary(sweep_dir)
     assert len(rows) == 2 and all(row["status"] == "completed" for row in rows)
-    values = [float(row["train/g_loss_epoch"]) for row in rows]
+    values = [float(row["eval/fcd"]) for row in rows]
     assert best["best_value"] == min(values)  # minimize: the best trial is the lowest one
     lrs = {row["overrides"].split("model.training.optimizer.lr=")[1].split()[0] for row in rows}
     assert len(lrs) == 2  # the sampler proposed a new value for the second trial
@@ -100,7 +107,11 @@ def test_failed_optuna_trials_are_recorded_and_the_search_goes_on(tmp_path):
         f"hydra.sweep.dir={sweep_dir}",
         run_dir=tmp_path / "unused",
     )
-    assert result.returncode != 0  # no trial completed: there is no best one
+    assert result.returncode == 1  # no trial completed: there is no best one
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: no trial of the search completed (2 ran); the first: run 0")
+    assert "'eval/nothing' was not logged" in last and "summary.csv" in last
     rows = read_summary(sweep_dir)  # written after each trial, so it survives the end
     assert [row["run"] for row in rows] == ["0", "1"]  # the second trial ran after the first failed
     assert all(row["status"] == "failed" and "eval/nothing" in row["error"] for row in rows)
@@ -116,6 +127,21 @@ def test_a_missing_optimized_metric_fails_the_trial_with_its_name(tmp_path):
     assert result.returncode == 1
     (row,) = read_summary(sweep_dir)
     assert row["status"] == "failed" and "'eval/nothing' was not logged" in row["error"]
+    assert "the evaluation callback is off (callbacks.evaluation=null)" in row["error"]
+
+
+def test_a_metric_the_evaluation_never_logged_names_its_schedule(tmp_path):
+    result, sweep_dir = run_sweep(
+        tmp_path,
+        "optimized_metric=eval/fcd",
+        "debug=smoke",
+        "trainer.limit_train_batches=2",
+        "callbacks.evaluation.every_n_epochs=2",  # due after epoch 2; the run stops after 1
+    )
+    assert result.returncode == 1
+    (row,) = read_summary(sweep_dir)
+    assert "every 2 epoch(s) (callbacks.evaluation.every_n_epochs=2)" in row["error"]
+    assert "ended at step 4" in row["error"]
 
 
 def test_local_sweeps_refuse_ddp_processes_started_by_re_running_the_command(tmp_path):

@@ -46,6 +46,7 @@ REMEDIES = {  # name -> (label, overrides)
     "hinge_sn": ("GAN, hinge + spectral norm", [*HINGE_SN]),
     "r1": ("GAN + R1", [*R1]),
     "toolkit": ("hinge + SN + R1 + EMA of G", [*HINGE_SN, *R1, *EMA]),
+    "r1_ema": ("GAN + R1 + EMA of G", [*R1, *EMA]),
 }
 AVERAGED = {name for name, (_, overrides) in REMEDIES.items() if EMA[0] in overrides}
 METRICS = ("modes", "high_quality", "reverse_kl")

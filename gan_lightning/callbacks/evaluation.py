@@ -25,7 +25,8 @@ class EvaluationCallback(pl.Callback):
 
     ``metrics`` null picks every metric that applies to the data (mode coverage for 2-D
     mixtures; classifier distance, class coverage and ``precision`` / ``recall`` / ``density``
-    / ``coverage`` in classifier features for digit sets once their classifier is cached;
+    / ``coverage`` in classifier features for labelled image sets, whose classifier is trained
+    and cached on first use unless ``train_classifier`` is false;
     FID/KID/IS and ``precision_inception``, ... when ``inception_weights`` is set; cycle
     reconstruction and translation FID/KID on the test images for CycleGAN; L1 to the target,
     and the input's, on the held-out pairs for Pix2Pix) and logs once what it left out.
@@ -48,6 +49,7 @@ class EvaluationCallback(pl.Callback):
         inception_weights: str | None = None,
         kid_subset_size: PositiveInt = 1000,
         raw_generator: bool = False,
+        train_classifier: bool = True,
     ) -> None:
         if every_n_epochs < 1:
             raise ValueError(f"every_n_epochs must be >= 1, got {every_n_epochs}")
@@ -58,7 +60,9 @@ class EvaluationCallback(pl.Callback):
         self.num_samples = num_samples
         self.batch_size = batch_size
         self.seed = seed
-        self.settings = MetricSettings(classifier, feature_dir, inception_weights, kid_subset_size)
+        self.settings = MetricSettings(
+            classifier, feature_dir, inception_weights, kid_subset_size, train_classifier
+        )
         self.raw_generator = raw_generator
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -72,6 +76,12 @@ class EvaluationCallback(pl.Callback):
             self.metrics, skipped = applicable_metrics(trainer.datamodule, self.settings)
             for line in skipped if trainer.is_global_zero else ():
                 log.info("evaluation skips %s", line)
+        if trainer.fast_dev_run:
+            return
+        if trainer.is_global_zero:  # e.g. the digit classifier, trained once on first use
+            for metric in self.metrics:
+                metric.prepare(trainer.datamodule)
+        trainer.strategy.barrier("evaluation metrics prepared")
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.fast_dev_run or not self.metrics:

@@ -65,6 +65,9 @@ class SampleMetric:
                 " raise the sample count"
             )
 
+    def prepare(self, datamodule: Any) -> None:
+        """Make what the metric needs before the first evaluation (once, on one process)."""
+
     def compute(self, inputs: EvaluationInputs) -> dict[str, float]:
         raise NotImplementedError
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from gan_lightning.errors import UserError
@@ -29,6 +31,9 @@ class ClassCoverage(SampleMetric):
     ) -> None:
         self.classifiers = ClassifierDistance(classifier, feature_dir)
         self.min_share = min_share
+
+    def prepare(self, datamodule: Any) -> None:
+        self.classifiers.prepare(datamodule)
 
     def check(self, inputs: EvaluationInputs) -> None:
         super().check(inputs)

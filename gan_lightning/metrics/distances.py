@@ -31,6 +31,7 @@ from gan_lightning.metrics.classifier import (
     ClassifierFeatures,
     DigitClassifier,
     classifier_path,
+    ensure_classifier,
     load_classifier,
 )
 from gan_lightning.metrics.fidelity import (
@@ -189,6 +190,15 @@ class ClassifierDistance(FeatureDistance):
         if self.classifier_file:
             return Path(self.classifier_file)
         return classifier_path(self.feature_dir, datamodule)
+
+    def prepare(self, datamodule: Any) -> None:
+        """A classifier named by ``classifier`` must exist; the cached one is trained on
+        first use."""
+        path = self.path(datamodule)
+        if self.classifier_file:
+            load_classifier(path, datamodule)  # one line now, not at the first evaluation
+        else:
+            ensure_classifier(datamodule, path)
 
     def build_network(self, inputs: Any) -> nn.Module:
         return ClassifierFeatures(load_classifier(self.path(inputs.datamodule), inputs.datamodule))

@@ -26,6 +26,7 @@ class MetricSettings:
     feature_dir: str = "data/feature_nets"
     inception_weights: str | None = None
     kid_subset_size: int = 1000
+    train_classifier: bool = True  # train and cache the digit classifier on first use
 
 
 def build_metric(name: str, settings: MetricSettings, data_kind: str = "images") -> SampleMetric:
@@ -92,12 +93,13 @@ def applicable_metrics(
             settings.classifier, settings.feature_dir, settings.kid_subset_size
         )
         path = distance.path(datamodule)
-        if path.is_file():
+        if path.is_file() or (settings.train_classifier and not settings.classifier):
             metrics += [distance, ClassCoverage(settings.classifier, settings.feature_dir)]
         else:
             skipped.append(
                 f"classifier metrics ({CLASSIFIER_METRICS}): no classifier at {path}; "
-                "train it with python -m gan_lightning.evaluate train_features data=..."
+                "train it with python -m gan_lightning.evaluate train_features data=..., or set "
+                "metrics.train_classifier=true to train it on first use"
             )
     else:
         skipped.append(f"classifier metrics ({CLASSIFIER_METRICS}): the data set has no labels")
