@@ -159,6 +159,8 @@ def as_float(value: object) -> float | None:
 def make_table(rows: list[dict]) -> str:
     lines = []
     for data, k in DATASETS.items():
+        if not any(r["data"] == data for r in rows):
+            continue
         title = "2-D ring (8 modes)" if data == "ring" else "2-D grid (25 modes)"
         lines += [
             f"### {title}",
@@ -263,8 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     table = make_table(rows)
     failed = sum(r["status"] != "ok" for r in rows)
     footer = (
-        f"Total wall time of the lab: {total / 60:.1f} min for {len(rows)} runs, "
-        f"{args.jobs} at a time ({failed} failed).\n"
+        f"The last call of run_lab.py ran {len(jobs)} runs in {total / 60:.1f} min, "
+        f"{args.jobs} at a time; {failed} of the {len(rows)} runs above failed.\n"
     )
     (args.out / "table.md").write_text(table + "\n" + footer)
     print()
