@@ -12,7 +12,8 @@ Usage (the classifier first, once):
   python -m gan_lightning.evaluate train_features data=mnist paths.data_dir=DATA \\
       metrics.feature_dir=FEATURES
   python experiments/toolkit/run_limited.py --data-dir DATA --feature-dir FEATURES \\
-      --runs-dir RUNS [--rows baseline,diffaugment] [--seeds 0,1,2] [--limit 100]
+      --runs-dir RUNS [--rows baseline,diffaugment] [--seeds 0,1,2] [--limit 100] [--jobs 1]
+      [--tag _NAME]  (output names get the tag: results_100_NAME.json, ...)
 """
 
 from __future__ import annotations
@@ -140,6 +141,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (1 thread each if > 1)")
+    parser.add_argument("--tag", default="", help="appended to the output names (another study)")
     args = parser.parse_args()
     rows = args.rows.split(",")
     unknown = [r for r in rows if r not in ROWS]
@@ -182,8 +184,8 @@ def main() -> None:
         if source == row:  # a grid shows the average of G when there is one
             grids = sorted((Path(args.runs_dir) / f"limit_{args.limit}" / row).glob("seed_*"))
             last = sorted((grids[0] / "samples").glob("epoch_*.png"))[-1]
-            shutil.copy(last, HERE / "grids" / f"limit_{args.limit}_{row}.png")
-    suffix = f"_{args.limit}"
+            shutil.copy(last, HERE / "grids" / f"limit_{args.limit}{args.tag}_{row}.png")
+    suffix = f"_{args.limit}{args.tag}"
     previous = HERE / f"results{suffix}.json"
     merged = json.loads(previous.read_text()) if previous.exists() else {}
     merged.update(results)
