@@ -334,8 +334,13 @@ def run_cli(
         run_dir_arg = []
     # Runs score with a classifier only where a test asks for one: training it on first use
     # would add seconds to every short run (the search in tests/test_sweeps.py trains one).
-    if module in ("gan_lightning", "gan_lightning.evaluate") and not any(
-        o.startswith(("metrics.train_classifier=", "train_features")) for o in overrides
+    hydra_flags = any(o.startswith("-") and o != "-m" for o in overrides)  # --help, --cfg job
+    if (
+        module in ("gan_lightning", "gan_lightning.evaluate")
+        and not hydra_flags
+        and not any(
+            o.startswith(("metrics.train_classifier=", "train_features")) for o in overrides
+        )
     ):
         overrides = (*overrides, "metrics.train_classifier=false")
     cmd = [sys.executable, "-m", module, *run_dir_arg, *overrides]

@@ -191,7 +191,7 @@ BAD_OVERRIDES = [
         ("model.training.optimizer.lr=fast",),
         "model.training.optimizer.lr: expected float or Tensor, got 'fast'",
     ),
-    (("data.loader.batch_size=-1",), "data.loader: batch_size must be positive, got -1"),
+    (("data.loader.batch_size=-1",), "data.loader.batch_size: must be positive, got -1"),
     (("trainer.precision=bf17",), "trainer.precision: expected "),
     (("model.loss._target_=gan_lightning.losses.Nope",), "model.loss._target_: cannot import"),
     (
