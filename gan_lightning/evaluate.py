@@ -26,7 +26,7 @@ from gan_lightning.inference import (
     variant_kind,
 )
 from gan_lightning.metrics.base import EvaluationInputs, is_image_data
-from gan_lightning.metrics.classifier import classifier_path, save_classifier, train_classifier
+from gan_lightning.metrics.classifier import classifier_path, train_and_save_classifier
 from gan_lightning.metrics.paired import PairedInputs
 from gan_lightning.metrics.selection import MetricSettings, applicable_metrics, build_metric
 from gan_lightning.metrics.translation import TranslationInputs
@@ -56,8 +56,9 @@ def train_features(cfg: DictConfig) -> Path:
         raise UserError(f"train_features needs a digit image set, not {cfg.data._target_}")
     path = Path(cfg.metrics.classifier or classifier_path(cfg.metrics.feature_dir, datamodule))
     print(f"training the feature classifier on {len(datamodule.train_set)} images ...")
-    model, accuracy = train_classifier(datamodule, epochs=int(cfg.epochs), seed=int(cfg.seed))
-    save_classifier(model, path, {"data": cfg.data._target_, "held_out_accuracy": accuracy})
+    accuracy = train_and_save_classifier(
+        datamodule, path, int(cfg.epochs), int(cfg.seed), data=cfg.data._target_
+    )
     print(f"held-out accuracy: {accuracy:.4f}")
     print(f"classifier: {path}")
     return path

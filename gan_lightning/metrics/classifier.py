@@ -139,10 +139,20 @@ def ensure_classifier(datamodule: Any, path: Path) -> Path:
     if path.is_file():
         return path
     log.info("no feature classifier at %s: training one on %s, once", path, data_name(datamodule))
-    model, held_out = train_classifier(datamodule)
-    save_classifier(model, path, {"data": type(datamodule).__name__, "held_out_accuracy": held_out})
+    held_out = train_and_save_classifier(datamodule, path)
     log.info("feature classifier cached at %s (held-out accuracy %.4f)", path, held_out)
     return path
+
+
+def train_and_save_classifier(
+    datamodule: Any, path: Path, epochs: int = 3, seed: int = 0, data: str | None = None
+) -> float:
+    """``train_classifier``, then the file at ``path``; returns the held-out accuracy. ``data``
+    names the set in the file's metadata (default: the data module's class)."""
+    model, held_out = train_classifier(datamodule, epochs=epochs, seed=seed)
+    name = data or type(datamodule).__name__
+    save_classifier(model, path, {"data": name, "held_out_accuracy": held_out})
+    return held_out
 
 
 def load_classifier(path: Path, datamodule: Any | None = None) -> DigitClassifier:
