@@ -15,7 +15,9 @@ import torch
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
+from torchdata.stateful_dataloader import StatefulDataLoader
 
+from gan_lightning.data.shuffle import EpochShuffle, loader_generator, run_seed
 from gan_lightning.errors import UserError
 from gan_lightning.sizes import PositiveInt
 
@@ -142,12 +144,17 @@ def collate_for(dataset: Dataset) -> Any:
     return keep_batch if hasattr(inner, "__getitems__") else None
 
 
-def train_loader(dataset: Dataset, loader: LoaderOptions) -> DataLoader:
-    """Shuffled, equal-sized batches (Lightning shards them under DDP)."""
-    return DataLoader(
+def train_loader(
+    dataset: Dataset, loader: LoaderOptions, trainer: pl.Trainer | None = None
+) -> StatefulDataLoader:
+    """Shuffled, equal-sized batches (this rank's share under DDP), from a loader whose position
+    Lightning saves with each checkpoint, so a run resumes at the batch it stopped."""
+    seed = run_seed()
+    return StatefulDataLoader(
         dataset,
         batch_size=loader.batch_size,
-        shuffle=True,
+        sampler=EpochShuffle(dataset, trainer, seed),
+        generator=loader_generator(seed),
         drop_last=True,  # equal batches keep BatchNorm and packed discriminators well-posed
         num_workers=loader.num_workers,
         pin_memory=loader.should_pin,
@@ -216,7 +223,7 @@ class LoaderDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None, "call setup() first"
-        return train_loader(self.train_set, self.loader)
+        return train_loader(self.train_set, self.loader, self.trainer)
 
 
 class ImageDataModule(LoaderDataModule):

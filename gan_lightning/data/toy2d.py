@@ -12,7 +12,7 @@ import math
 
 import torch
 from torch import Tensor
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
+from torch.utils.data import Dataset
 
 from gan_lightning.data.loading import LoaderArg, LoaderDataModule, LoaderOptions
 from gan_lightning.sizes import PositiveInt
@@ -41,7 +41,7 @@ def sample_mixture(
 
 
 class _BatchIndexed(Dataset):
-    """Fetches a whole batch per index list: one tensor slice instead of N item calls."""
+    """Fetches a whole batch in one tensor slice instead of one call per point."""
 
     def __init__(self, points: Tensor, modes: Tensor) -> None:
         self.points, self.modes = points, modes
@@ -49,7 +49,10 @@ class _BatchIndexed(Dataset):
     def __len__(self) -> int:
         return self.points.shape[0]
 
-    def __getitem__(self, indices: list[int]) -> tuple[Tensor, Tensor]:
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        return self.points[index], self.modes[index]
+
+    def __getitems__(self, indices: list[int]) -> tuple[Tensor, Tensor]:
         return self.points[indices], self.modes[indices]
 
 
@@ -97,18 +100,3 @@ class GaussianMixtureDataModule(LoaderDataModule):
 
     def build(self) -> None:
         self.train_set = _BatchIndexed(*self.sample(self.num_samples))
-
-    def train_dataloader(self) -> DataLoader:
-        """Batches drawn as index lists by a batch sampler given as the loader's sampler, so
-        under DDP Lightning shards whole batches between the ranks."""
-        assert self.train_set is not None, "call setup() first"
-        batches = BatchSampler(RandomSampler(self.train_set), self.batch_size, drop_last=True)
-        loader = self.loader
-        return DataLoader(
-            self.train_set,
-            sampler=batches,
-            batch_size=None,
-            num_workers=loader.num_workers,
-            pin_memory=loader.should_pin,
-            persistent_workers=loader.num_workers > 0,
-        )

@@ -1,0 +1,52 @@
+"""The training loaders' shuffling, made resumable at any batch.
+
+A resumed run must see the batches the uninterrupted run would have seen. So the order of an
+epoch is a function of (seed, epoch) alone (``DistributedSampler``'s, given here with this
+process's rank, so Lightning keeps it under DDP instead of replacing it): no generator state to
+carry, and no draw from the global random stream, which the training step's latents use. The
+position inside the epoch travels in the loader's own state (torchdata's
+``StatefulDataLoader``, which Lightning saves with every checkpoint and fast-forwards on resume).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sized
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DistributedSampler
+
+from gan_lightning.training.lightning_adapter import epoch_of_next_batch
+
+
+def run_seed() -> int:
+    """The seed ``seed_everything`` set (the same on every DDP rank and on resume); without it,
+    one drawn from the global stream (a run that is not seeded is not reproducible anyway)."""
+    seed = os.environ.get("PL_GLOBAL_SEED")
+    return int(seed) if seed is not None else int(torch.randint(0, 2**31 - 1, ()))
+
+
+class EpochShuffle(DistributedSampler):
+    """This rank's share of every index once per epoch, in an order drawn from (seed, epoch).
+
+    The epoch is read from the trainer when an epoch's iterator is made, not taken from the
+    last ``set_epoch``: Lightning makes a resumed loader's iterator before it sets the epoch,
+    and after a checkpoint written by ``max_steps`` on an epoch's last batch it sets one too many.
+    """
+
+    def __init__(self, dataset: Sized, trainer: pl.Trainer | None, seed: int) -> None:
+        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+        super().__init__(dataset, num_replicas=world_size, rank=rank, seed=seed)
+        self.trainer = trainer
+
+    def __iter__(self) -> Iterator[int]:
+        if self.trainer is not None:
+            self.epoch = epoch_of_next_batch(self.trainer)
+        return super().__iter__()
+
+
+def loader_generator(seed: int) -> torch.Generator:
+    """The loader's own generator: the base seed of its worker processes is drawn from it at
+    each epoch's start, not from the global stream."""
+    return torch.Generator().manual_seed(seed)
