@@ -45,6 +45,9 @@ class StepCheckpoint(pl.Callback):
         if trainer.global_step - self.last_saved_step < every:
             return
         path = self.dirpath / "last.ckpt"
+        state = getattr(pl_module, "checkpoint_state", None)
+        if state is not None and trainer.world_size > 1:
+            state.gather_rank_rng(trainer.global_step)  # every rank is at this batch: exact resume
         trainer.save_checkpoint(path)  # only rank 0 writes; every rank must call it under DDP
         self.last_saved_step = trainer.global_step
         log.debug("saved %s at step %d", path, trainer.global_step)

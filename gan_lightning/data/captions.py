@@ -132,6 +132,8 @@ class CaptionedDataModule(ImageDataModule):
     the model's text encoder must be ``kind: precomputed``.
     """
 
+    fetch_draws_random = True
+
     data_kind = "captioned"
 
     def __init__(

@@ -55,6 +55,8 @@ class ColorizeDataModule(PairedImageData):
     randomly cropped and flipped; held-out ones resized and centre-cropped to ``image_size``.
     """
 
+    fetch_draws_random = True
+
     default_loader = LoaderOptions(batch_size=16, num_workers=2)
 
     def __init__(

@@ -163,6 +163,17 @@ def train_loader(
     )
 
 
+@rank_zero_only
+def warn_inexact_resume(data_module: str, workers: int) -> None:
+    log.warning(
+        "resuming with data.loader.num_workers=%d: %s draws random crops, flips or partners in "
+        "the worker processes, whose random streams start again at a resume, so the resumed "
+        "run is not bit-exact (it is with data.loader.num_workers=0)",
+        workers,
+        data_module,
+    )
+
+
 def held_out_loader(dataset: Dataset, batch_size: int, loader: LoaderOptions) -> DataLoader:
     """A held-out set in a fixed order. Read in this process: workers would start again for
     every evaluation, and held-out sets are small."""
@@ -183,6 +194,9 @@ class LoaderDataModule(pl.LightningDataModule):
     """
 
     default_loader: ClassVar[LoaderOptions] = LoaderOptions()
+    # whether fetching a training item draws random numbers (a crop, a flip, a partner, a
+    # caption): in worker processes those streams restart at resume
+    fetch_draws_random: ClassVar[bool] = False
 
     def __init__(self, loader: LoaderArg = None) -> None:
         super().__init__()
@@ -223,6 +237,13 @@ class LoaderDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None, "call setup() first"
+        if (
+            self.fetch_draws_random
+            and self.num_workers > 0
+            and self.trainer
+            and self.trainer.ckpt_path
+        ):
+            warn_inexact_resume(type(self).__name__, self.num_workers)
         return train_loader(self.train_set, self.loader, self.trainer)
 
 

@@ -192,6 +192,8 @@ class PairedDataModule(ArchiveBackedFolders, PairedImageData):
     ``archive`` names a public pix2pix set that ``download=true`` fetches into ``root``.
     """
 
+    fetch_draws_random = True
+
     public_sets = PUBLIC_SETS
 
     def __init__(

@@ -100,6 +100,8 @@ class UnpairedDataModule(ArchiveBackedFolders, ImageDataModule):
     of trainA/ and ``limit`` of trainB/ (each chosen by ``limit_seed``).
     """
 
+    fetch_draws_random = True
+
     data_kind = "unpaired"
     num_classes = None
     public_sets = PUBLIC_SETS

@@ -29,6 +29,8 @@ from gan_lightning.training.lightning_adapter import (
     attached_trainer,
     dispatch_is_a_no_op,
     is_logging_step,
+    ran_to_epoch_end,
+    resume_where_the_batches_stopped,
 )
 from gan_lightning.training.nonfinite import (
     MAX_UNCHECKED_LOSSES,
@@ -240,7 +242,8 @@ class AdversarialModule(pl.LightningModule):
             raise diverged_weights(bad or "a tensor on another rank", *self._where())
         if self.trainer.world_size > 1:
             self.checkpoint_state.gather_rank_rng(self.global_step)
-        if self.training_options.scheduler is not None:
+        # an epoch cut short (max_steps, a stop) is finished by the resumed run, which steps then
+        if self.training_options.scheduler is not None and ran_to_epoch_end(self.trainer):
             schedulers = self.lr_schedulers()
             for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
                 scheduler.step()
@@ -255,6 +258,7 @@ class AdversarialModule(pl.LightningModule):
         checkpoint[CHECKPOINT_KEY] = self.checkpoint_state.save(self)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        resume_where_the_batches_stopped(checkpoint)
         extras = checkpoint.get(CHECKPOINT_KEY, {})
         self.checkpoint_state.restore(self, extras, attached_trainer(self))
 

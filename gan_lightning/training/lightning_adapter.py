@@ -88,3 +88,41 @@ def epoch_of_next_batch(trainer: pl.Trainer) -> int:
     epochs = trainer.fit_loop.epoch_progress.current
     after_last_batch = trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
     return epochs.processed if after_last_batch else epochs.completed
+
+
+def ran_to_epoch_end(trainer: pl.Trainer) -> bool:
+    """Whether the epoch ending now ran through its last batch, rather than being cut by
+    ``max_steps`` or a stop (the condition of Lightning's own epoch-interval scheduler steps)."""
+    return bool(trainer.fit_loop.epoch_loop.batch_progress.is_last_batch)
+
+
+def resume_where_the_batches_stopped(checkpoint: dict[str, Any]) -> None:
+    """Rewrite a checkpoint's loop progress so a resume continues at the batch after the last
+    one trained, whatever wrote it.
+
+    A step-based resume (``max_steps``) always restarts mid-epoch in Lightning, and from a
+    checkpoint written after an epoch's last batch (at the epoch's end, or every N steps) it
+    runs an extra batch or skips an epoch; so such a checkpoint becomes the start of the next
+    epoch: every epoch counter at the epochs started, no batch of the new epoch done, no loader
+    position. A checkpoint written when ``max_steps`` cut an epoch counts that epoch as
+    processed, and a resume with ``max_epochs`` would skip the rest of it: it becomes mid-epoch,
+    as a checkpoint written every N steps or on a signal is.
+    """
+    fit_loop = checkpoint.get("loops", {}).get("fit_loop")
+    if not fit_loop or "epoch_progress" not in fit_loop:
+        return
+    epochs = fit_loop["epoch_progress"]
+    batches = fit_loop["epoch_loop.batch_progress"]
+    if batches.get("is_last_batch"):
+        for counts in epochs.values():
+            counts.update(processed=counts["started"], completed=counts["started"])
+        total = batches["total"]
+        if total["completed"] < total["processed"]:  # written in on_train_batch_end
+            fit_loop["epoch_loop.state_dict"]["_batches_that_stepped"] += 1
+            total["completed"] = total["processed"]
+        batches["current"] = dict.fromkeys(batches["current"], 0)
+        batches["is_last_batch"] = False
+        fit_loop["state_dict"]["combined_loader"] = []
+    else:
+        for counts in epochs.values():
+            counts["processed"] = counts["completed"]
