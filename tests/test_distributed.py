@@ -193,3 +193,33 @@ def test_a_resumed_rank_restores_its_own_state_and_re_derives_it_for_another_wor
     restored = torch.get_rng_state()
     assert not torch.equal(restored, states[0]["torch"])
     assert not torch.equal(restored, states[1]["torch"])
+
+
+@pytest.mark.slow
+def test_ddp_resumes_mid_epoch_exactly(tmp_path):
+    """A checkpoint written every 6 steps, inside the first epoch of 6 batches per rank: each
+    rank resumes at its own shard's position with its own random stream."""
+    from tests.test_reliability import compare_with_uninterrupted
+
+    common = (
+        "trainer=ddp_cpu",
+        "data.loader.batch_size=16",
+        "trainer.limit_train_batches=6",
+        "trainer.log_every_n_steps=1",
+        "callbacks.evaluation=null",
+        "seed=3",
+    )
+    every_6 = ("callbacks.model_checkpoint=null", "callbacks.step_checkpoint.every_n_train_steps=6")
+    runs = {
+        "straight": ("trainer.max_steps=20",),
+        "first": (*every_6, "trainer.max_steps=8"),  # last.ckpt: step 6
+        "resumed": ("trainer.max_steps=20", f"ckpt_path={tmp_path / 'first'}"),
+    }
+    for name, args in runs.items():
+        result = run_cli(*common, *args, run_dir=tmp_path / name, timeout=240)
+        assert result.returncode == 0, result.stderr[-3000:]
+        if name == "first":
+            saved = torch.load(tmp_path / name / "checkpoints" / "last.ckpt", weights_only=True)
+            assert saved["global_step"] == 6
+            assert len(saved["gan_lightning"]["rng_per_rank"]) == 2
+    compare_with_uninterrupted(*(tmp_path / name for name in runs))

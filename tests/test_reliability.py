@@ -52,29 +52,81 @@ def final_state(run_dir: Path) -> dict[str, torch.Tensor]:
     return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
 
 
-@pytest.mark.parametrize("variant", ["gan", pytest.param("cyclegan", marks=pytest.mark.slow)])
-def test_stopping_and_resuming_gives_the_uninterrupted_run(variant, tmp_path):
-    """4 epochs straight vs 2 epochs + resume to 4: identical losses at every step, same weights.
-
-    CycleGAN also exercises the image pool, the random B partner and the random crops.
-    """
-    extra = list(QUICK)
-    if variant == "cyclegan":
-        root = write_unpaired(tmp_path / "set", a=10, b=7)
-        extra += [*CYCLEGAN, f"data.root={root}"]
-    straight, first, resumed = tmp_path / "straight", tmp_path / "first", tmp_path / "resumed"
-    for run_dir, epochs, resume in ((straight, 4, None), (first, 2, None), (resumed, 4, first)):
-        args = [*extra, "seed=5", f"trainer.max_epochs={epochs}"]
-        if resume is not None:
-            args.append(f"ckpt_path={resume}")  # a run folder: its checkpoints/last.ckpt
-        result = run_cli(*args, run_dir=run_dir)
-        assert result.returncode == 0, result.stderr[-3000:]
-    whole, second_half = step_losses(straight), step_losses(resumed)
-    assert len(whole) == 20 and sorted(second_half) == sorted(whole)[10:]
-    assert {s: whole[s] for s in second_half} == second_half
-    assert step_losses(first) == {s: whole[s] for s in sorted(whole)[:10]}
+def compare_with_uninterrupted(straight: Path, first: Path, resumed: Path) -> None:
+    """The resumed run logged the uninterrupted run's losses at every later step, and the
+    interrupted run its losses up to the stop; the final weights are bitwise equal."""
+    whole, before, after = step_losses(straight), step_losses(first), step_losses(resumed)
+    assert before and after and set(before) | set(after) == set(whole)
+    assert {s: whole[s] for s in before} == before
+    assert {s: whole[s] for s in after} == after
     a, b = final_state(straight), final_state(resumed)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def run_and_resume(tmp_path: Path, extra, first_args, resume_args) -> tuple[Path, Path]:
+    first, resumed = tmp_path / "first", tmp_path / "resumed"
+    for run_dir, args in ((first, first_args), (resumed, (*resume_args, f"ckpt_path={first}"))):
+        result = run_cli(*extra, "seed=5", *args, run_dir=run_dir)
+        assert result.returncode == 0, result.stderr[-3000:]
+    return first, resumed
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_gan(tmp_path_factory) -> Path:
+    """The default GAN for 4 epochs of 5 batches (40 optimizer steps), never stopped."""
+    run_dir = tmp_path_factory.mktemp("uninterrupted") / "run"
+    result = run_cli(*QUICK, "seed=5", "trainer.max_epochs=4", run_dir=run_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+STEP_EVERY_10 = (
+    "callbacks.model_checkpoint=null",
+    "callbacks.step_checkpoint.every_n_train_steps=10",
+)
+STOPS = {
+    # the checkpoint at the end of epoch 2, resumed by epochs
+    "epoch-end": (("trainer.max_epochs=2",), ("trainer.max_epochs=4",)),
+    # max_steps cuts epoch 2 after 2 of its batches; resumed by steps, and by epochs (Lightning
+    # counts a cut epoch as done: the rest of it must not be skipped)
+    "mid-epoch": (("trainer.max_steps=14",), ("trainer.max_steps=40",)),
+    "mid-epoch-then-epochs": (("trainer.max_steps=14",), ("trainer.max_epochs=4",)),
+    # every 10 steps, written after the last batch of epoch 1, resumed by steps
+    "every-10-steps": ((*STEP_EVERY_10, "trainer.max_steps=12"), ("trainer.max_steps=40",)),
+}
+
+
+@pytest.mark.parametrize("stop", sorted(STOPS))
+def test_resuming_from_any_step_gives_the_uninterrupted_run(stop, uninterrupted_gan, tmp_path):
+    first_args, resume_args = STOPS[stop]
+    first, resumed = run_and_resume(tmp_path, QUICK, first_args, resume_args)
+    compare_with_uninterrupted(uninterrupted_gan, first, resumed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", ["mid-epoch", "epoch-end"])
+def test_cyclegan_on_a_folder_set_resumes_exactly(stop, tmp_path):
+    """The image pool, the random B partner and the random crops, mid-epoch and at an epoch's
+    end (10 images of A, batches of 2: 10 steps an epoch)."""
+    root = write_unpaired(tmp_path / "set", a=10, b=7)
+    extra = (*QUICK, *CYCLEGAN, f"data.root={root}")
+    straight = tmp_path / "straight"
+    result = run_cli(*extra, "seed=5", "trainer.max_steps=26", run_dir=straight)
+    assert result.returncode == 0, result.stderr[-3000:]
+    stop_at = {"mid-epoch": 14, "epoch-end": 10}[stop]
+    first, resumed = run_and_resume(
+        tmp_path, extra, (f"trainer.max_steps={stop_at}",), ("trainer.max_steps=26",)
+    )
+    compare_with_uninterrupted(straight, first, resumed)
+
+
+@pytest.mark.slow
+def test_loader_workers_resume_exactly_on_an_in_memory_set(uninterrupted_gan, tmp_path):
+    workers = (*QUICK, "data.loader.num_workers=2")
+    first, resumed = run_and_resume(
+        tmp_path, workers, ("trainer.max_steps=14",), ("trainer.max_epochs=4",)
+    )
+    compare_with_uninterrupted(uninterrupted_gan, first, resumed)
 
 
 def test_rng_state_round_trips_through_a_weights_only_file(tmp_path):
@@ -151,6 +203,12 @@ def test_a_signal_saves_a_checkpoint_and_the_run_resumes_from_it(sent, status, t
     resumed = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert resumed["epoch"] == saved["epoch"]  # the interrupted epoch, now finished
     assert resumed["global_step"] > saved["global_step"]
+    assert saved["global_step"] % (2 * 28) != 0  # the signal came inside an epoch (28 batches)
+    straight = tmp_path / "straight"
+    result = run_cli(f"trainer.max_epochs={epochs}", "callbacks.evaluation=null", run_dir=straight)
+    assert result.returncode == 0, result.stderr[-2000:]
+    a, b = final_state(straight), resumed["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)  # as if it had never been interrupted
 
 
 def test_an_interruption_before_the_first_update_saves_nothing(tmp_path):

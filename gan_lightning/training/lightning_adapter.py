@@ -126,3 +126,9 @@ def resume_where_the_batches_stopped(checkpoint: dict[str, Any]) -> None:
     else:
         for counts in epochs.values():
             counts["processed"] = counts["completed"]
+
+
+def stop_after_this_batch(trainer: pl.Trainer) -> None:
+    """Stop as Lightning stops on SIGTERM: at the end of the current batch, agreed by every DDP
+    rank, with ``SIGTERMException`` raised through the callbacks' ``on_exception``."""
+    trainer._signal_connector.received_sigterm = True
