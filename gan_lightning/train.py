@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -129,10 +131,16 @@ def _evaluation_schedule(cfg: DictConfig, trainer: pl.Trainer, name: str) -> str
 class Interrupted(Exception):
     """SIGINT / SIGTERM stopped the run after a checkpoint was saved."""
 
-    def __init__(self, signal_name: str, checkpoint: Path | None) -> None:
+    def __init__(
+        self,
+        signal_name: str,
+        checkpoint: Path | None,
+        requeue: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(signal_name)
         self.signal_name = signal_name
         self.checkpoint = checkpoint
+        self.requeue = requeue  # submitit's requeue of this SLURM job (it exits)
 
 
 def _raise_if_interrupted(trainer: pl.Trainer, callbacks: list[Any]) -> None:
@@ -140,7 +148,7 @@ def _raise_if_interrupted(trainer: pl.Trainer, callbacks: list[Any]) -> None:
         return
     for callback in callbacks:
         if isinstance(callback, InterruptionCheckpoint) and callback.signal_name:
-            raise Interrupted(callback.signal_name, callback.saved) from None
+            raise Interrupted(callback.signal_name, callback.saved, callback.requeue) from None
     raise Interrupted("SIGINT" if isinstance(sys.exc_info()[1], SystemExit) else "SIGTERM", None)
 
 
@@ -225,9 +233,18 @@ def main(cfg: DictConfig) -> float | None:
     except Interrupted as stop:  # also ends a sweep: Ctrl-C means stop everything
         where = f"saved {stop.checkpoint}; resume with ckpt_path=" if stop.checkpoint else ""
         resume = f"{where}{stop.checkpoint}" if stop.checkpoint else "no checkpoint saved"
-        _write_status(cfg, "interrupted", signal=stop.signal_name, checkpoint=str(stop.checkpoint))
+        _write_status(
+            cfg,
+            "interrupted",
+            signal=stop.signal_name,
+            checkpoint=str(stop.checkpoint),
+            requeued=stop.requeue is not None,
+        )
         print(f"interrupted by {stop.signal_name}: {resume}", file=sys.stderr)
-        sys.exit(128 + (15 if stop.signal_name == "SIGTERM" else 2))
+        if stop.requeue is not None:
+            print("requeueing this SLURM job into the same run folder", file=sys.stderr)
+            stop.requeue()  # submitit: scontrol requeue, then exit
+        sys.exit(128 + signal.Signals[stop.signal_name].value)  # as a shell reports it
     except BaseException as error:
         _write_status(cfg, "failed", error=f"{type(error).__name__}: {error}")
         if not (isinstance(error, Exception) and _multirun()):

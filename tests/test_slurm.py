@@ -9,8 +9,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
+
+import pytest
+import torch
 
 from tests.conftest import run_cli, run_sweep
 
@@ -127,3 +135,128 @@ def test_a_cpu_job_asks_slurm_for_no_gpu(tmp_path):
     lines = script.read_text().splitlines()
     assert "#SBATCH --ntasks-per-node=1" in lines
     assert [line for line in lines if "gpu" in line] == ["#SBATCH --gpus-per-node=0"]
+
+
+JOB_ID = "4242"
+STAND_IN_SLURM = {
+    # sbatch: keep the script and start it in the background as job 4242
+    "sbatch": """
+import shutil, subprocess, sys
+shutil.copy(sys.argv[-1], BIN / "job.sh")
+log("sbatch")
+subprocess.Popen(  # not holding our output open: the caller reads it to the end
+    [sys.executable, str(BIN / "start_job")],
+    start_new_session=True,
+    stdin=subprocess.DEVNULL,
+    stdout=subprocess.DEVNULL,
+    stderr=subprocess.DEVNULL,
+)
+print("Submitted batch job 4242")
+""",
+    # the job: SLURM's environment for one task, then the script
+    "start_job": """
+import os, subprocess, sys, time
+old = BIN / "job.pid"
+while old.exists():  # a requeued job starts once the previous process has ended
+    try:
+        os.kill(int(old.read_text() or 0), 0)
+        time.sleep(0.1)
+    except (OSError, ValueError):
+        break
+old.unlink(missing_ok=True)
+env = {**os.environ, "SLURM_JOB_ID": "4242", "SLURM_JOBID": "4242", "SLURM_PROCID": "0",
+       "SLURM_LOCALID": "0", "SLURM_NODEID": "0", "SLURM_NTASKS": "1", "SLURM_NNODES": "1",
+       "SLURM_JOB_NUM_NODES": "1", "SLURM_JOB_NODELIST": "localhost", "SLURM_JOB_NAME": "train"}
+log("start")
+subprocess.run(["bash", str(BIN / "job.sh")], env=env)
+""",
+    # srun: one task, %j and %t filled in, once submitit has put the job's pickle in place
+    "srun": """
+import os, sys, time
+from pathlib import Path
+args = [a.replace("%j", "4242").replace("%t", "0") for a in sys.argv[1:]]
+files = {}
+while args[0].startswith("--"):
+    flag = args.pop(0)
+    if flag in ("--output", "--error"):
+        files[flag] = args.pop(0)
+folder = Path(args[-1])
+while not (folder / "4242_submitted.pkl").exists():
+    time.sleep(0.1)
+(BIN / "job.pid").write_text(str(os.getpid()))
+out = os.open(files["--output"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+err = os.open(files["--error"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+os.dup2(out, 1)
+os.dup2(err, 2)
+os.execv(args[0], args)
+""",
+    # scontrol requeue 4242: record it and start the job again
+    "scontrol": """
+import subprocess, sys
+log(" ".join(["scontrol", *sys.argv[1:]]))
+subprocess.Popen(  # not holding our output open: the caller reads it to the end
+    [sys.executable, str(BIN / "start_job")],
+    start_new_session=True,
+    stdin=subprocess.DEVNULL,
+    stdout=subprocess.DEVNULL,
+    stderr=subprocess.DEVNULL,
+)
+""",
+    "sacct": 'print("JobID|State|NodeList")',  # no state known: submitit waits for the result
+}
+
+
+def stand_in_slurm(bin_dir: Path) -> None:
+    bin_dir.mkdir()
+    header = (
+        f"#!{sys.executable}\nfrom pathlib import Path\nBIN = Path({str(bin_dir)!r})\n"
+        "def log(line):\n"
+        "    with open(BIN / 'calls.log', 'a') as f:\n"
+        "        f.write(line + '\\n')\n"
+    )
+    for name, body in STAND_IN_SLURM.items():
+        (bin_dir / name).write_text(header + body)
+        (bin_dir / name).chmod(stat.S_IRWXU)
+
+
+@pytest.mark.slow  # two job starts and a run of 8 short epochs: about 35 s
+def test_a_slurm_job_signalled_before_its_time_limit_saves_requeues_and_resumes(tmp_path):
+    """The signal submitit asks SLURM for (USR2, signal_delay_s before the limit) reaches the
+    training job: it finishes the batch, saves last.ckpt, requeues itself through scontrol, and
+    the requeued job (the same command, in the same run folder) resumes from the saved step."""
+    bin_dir, sweep_dir = tmp_path / "bin", tmp_path / "multirun"
+    stand_in_slurm(bin_dir)
+    run_dir = sweep_dir / "0"
+    old = os.environ["PATH"]
+    os.environ["PATH"] = f"{bin_dir}:{old}"
+    try:
+        sweep = subprocess.Popen(
+            [sys.executable, "-m", "gan_lightning", "-m", "hydra/launcher=slurm",
+             "trainer.accelerator=cpu", "hydra.launcher.gpus_per_node=0",
+             f"hydra.sweep.dir={sweep_dir}", "ckpt_path=last", "trainer.max_epochs=8",
+             "callbacks.evaluation=null", "metrics.train_classifier=false"],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )  # fmt: skip
+    finally:
+        os.environ["PATH"] = old
+    try:
+        deadline = time.time() + 120
+        while not (run_dir / "checkpoints" / "last.ckpt").exists():
+            assert sweep.poll() is None, sweep.communicate()[1][-3000:]
+            assert time.time() < deadline, "the job wrote no checkpoint"
+            time.sleep(0.2)
+        os.kill(int((bin_dir / "job.pid").read_text()), signal.SIGUSR2)
+        _, stderr = sweep.communicate(timeout=240)
+    finally:
+        sweep.kill()
+    assert sweep.returncode == 0, stderr[-3000:]
+    calls = (bin_dir / "calls.log").read_text().split()
+    assert calls == ["sbatch", "start", "scontrol", "requeue", JOB_ID, "start"]
+    logs = "".join(p.read_text() for p in (sweep_dir / ".submitit").rglob("*_log.err"))
+    assert "interrupted by SIGUSR2: saved" in logs and "requeueing this SLURM job" in logs
+    resumed_at = re.findall(r"resuming at step (\d+)", (run_dir / "train.log").read_text())
+    assert len(resumed_at) == 1 and 0 < int(resumed_at[0]) < 8 * 56  # inside the run
+    final = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert final["global_step"] == 8 * 56  # the requeued job finished the run
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "completed"

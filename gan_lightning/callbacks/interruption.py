@@ -1,10 +1,12 @@
-"""Save a checkpoint when the run is interrupted (Ctrl-C, or SIGTERM before a pre-emption)."""
+"""Save a checkpoint when the run is interrupted (Ctrl-C, SIGTERM, or SLURM's warning before
+a pre-emption or the time limit)."""
 
 from __future__ import annotations
 
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from gan_lightning.requeue import submitit_requeue_handler
 from gan_lightning.training.lightning_adapter import stop_after_this_batch
 
 log = logging.getLogger(__name__)
@@ -22,11 +25,13 @@ class InterruptionCheckpoint(pl.Callback):
     resumes from the interrupted step. Other exceptions (a crash, divergence) save nothing: the
     last good checkpoint stays as it was.
 
-    Both stop at the end of the current batch, so the checkpoint is one the uninterrupted run
-    passed through and a resume continues it exactly: SIGTERM through Lightning (SLURM sends it
-    before pre-empting or at the time limit; ``--signal`` gives the job the time to save), the
-    first Ctrl-C through the same path (a second one stops at once). A run stopped before its
-    first update saves nothing, so a good ``last.ckpt`` is never replaced by an untrained model.
+    Every signal stops at the end of the current batch, so the checkpoint is one the
+    uninterrupted run passed through and a resume continues it exactly: SIGTERM through
+    Lightning (SLURM sends it before pre-empting), the first Ctrl-C through the same path (a
+    second one stops at once), and in a submitit job its requeue signal, whose requeue then
+    waits for the checkpoint (``gan_lightning/requeue.py``; ``requeue`` is called by train.py).
+    A run stopped before its first update saves nothing, so a good ``last.ckpt`` is never
+    replaced by an untrained model.
     """
 
     def __init__(self, dirpath: str) -> None:
@@ -34,36 +39,50 @@ class InterruptionCheckpoint(pl.Callback):
         self.saved: Path | None = None
         self.signal_name: str | None = None
         self.start_step: int | None = None  # global_step when training started
-        self.previous_sigint: Any = None
+        self.replaced: dict[int, Any] = {}  # signal -> the handler it had before training
+        self.requeue: Callable[[], None] | None = None  # set when submitit's signal came
+        self.requeue_with: Callable[[], None] | None = None
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.start_step = trainer.global_step
-        if threading.current_thread() is threading.main_thread():
-            self.previous_sigint = signal.getsignal(signal.SIGINT)
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set there
+        self.stop_gracefully_on(signal.SIGINT, trainer)
+        submitit = submitit_requeue_handler()
+        if submitit is not None:
+            signum, requeue = submitit
+            self.stop_gracefully_on(signum, trainer)
+            self.requeue_with = lambda: requeue(signum, None)
 
-            def finish_the_batch(signum: int, frame: FrameType | None) -> None:
-                self.signal_name = "SIGINT"
-                stop_after_this_batch(trainer)
-                self.restore_sigint()  # a second Ctrl-C interrupts at once
+    def stop_gracefully_on(self, signum: int, trainer: pl.Trainer) -> None:
+        self.replaced[signum] = signal.getsignal(signum)
 
-            signal.signal(signal.SIGINT, finish_the_batch)
+        def finish_the_batch(received: int, frame: FrameType | None) -> None:
+            self.signal_name = signal.Signals(received).name
+            if received != signal.SIGINT:
+                self.requeue = self.requeue_with
+            stop_after_this_batch(trainer)
+            self.restore_handlers()  # a second Ctrl-C interrupts at once
 
-    def restore_sigint(self) -> None:
-        if self.previous_sigint is not None:
-            signal.signal(signal.SIGINT, self.previous_sigint)
-            self.previous_sigint = None
+        signal.signal(signum, finish_the_batch)
+
+    def restore_handlers(self) -> None:
+        for signum, handler in self.replaced.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+        self.replaced = {}
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.restore_sigint()
+        self.restore_handlers()
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
-        self.restore_sigint()
+        self.restore_handlers()
         if isinstance(exception, KeyboardInterrupt):
             self.signal_name = "SIGINT"
         elif isinstance(exception, SIGTERMException):
-            self.signal_name = self.signal_name or "SIGTERM"  # SIGINT when it came from Ctrl-C
+            self.signal_name = self.signal_name or "SIGTERM"  # or the signal that asked to stop
         else:
             return
         if self.start_step is None or trainer.global_step <= self.start_step:

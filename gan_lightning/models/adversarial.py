@@ -259,8 +259,7 @@ class AdversarialModule(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         resume_where_the_batches_stopped(checkpoint)
-        extras = checkpoint.get(CHECKPOINT_KEY, {})
-        self.checkpoint_state.restore(self, extras, attached_trainer(self))
+        self.checkpoint_state.restore(self, checkpoint, attached_trainer(self))
 
     def _where(self) -> tuple[int, int]:
         return self.global_step, self.current_epoch

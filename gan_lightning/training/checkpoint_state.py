@@ -4,6 +4,7 @@ every random-number generator, so a resumed run draws what the uninterrupted run
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytorch_lightning as pl
@@ -11,6 +12,8 @@ import pytorch_lightning as pl
 from gan_lightning import __version__
 from gan_lightning.errors import UserError
 from gan_lightning.rng import collect_rng_state, gather_rng_states, restore_rng_state, seed_for_rank
+
+log = logging.getLogger(__name__)
 
 CHECKPOINT_KEY = "gan_lightning"
 # Version series whose checkpoints this version reads (older run configs are upgraded by
@@ -42,13 +45,17 @@ class CheckpointState:
             "rng_per_rank": gathered if step == module.global_step else [],
         }
 
-    def restore(self, module: Any, extras: dict[str, Any], trainer: pl.Trainer | None) -> None:
+    def restore(self, module: Any, checkpoint: dict[str, Any], trainer: pl.Trainer | None) -> None:
+        extras = checkpoint.get(CHECKPOINT_KEY, {})
         check_version(extras.get("version"), "checkpoint")
         module.d_updates_since_g = int(extras.get("d_updates_since_g", 0))
         module.guard.skipped_updates = int(extras.get("skipped_updates", 0))
         # resuming restores the RNGs; a plain load leaves the caller's alone
-        if "rng" in extras and trainer is not None and trainer.state.fn == "fit":
-            restore_rng(extras, trainer.global_rank, trainer.world_size)
+        if trainer is not None and trainer.state.fn == "fit":
+            step, epoch = checkpoint.get("global_step"), checkpoint.get("epoch")
+            log.info("resuming at step %s (epoch %s)", step, epoch)
+            if "rng" in extras:
+                restore_rng(extras, trainer.global_rank, trainer.world_size)
 
 
 def restore_rng(extras: dict[str, Any], rank: int, world_size: int) -> None:
