@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.gan-lightning-installed
 
-.PHONY: install test test-all train bench lint format clean
+.PHONY: install test test-all train bench lint format docs docs-serve clean
 
 install: $(STAMP)
 
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c "import torch, torchvision" 2>/dev/null \
 		|| $(PY) -m pip install --quiet $(TORCH_PINS)
-	$(PY) -m pip install --quiet -e '.[dev,wandb]'
+	$(PY) -m pip install --quiet -e '.[dev,wandb,docs]'
 	@touch $@
 
 test: install
@@ -31,6 +31,12 @@ train: install
 bench: install  # framework vs plain loop, data loader, memory; about 10 minutes on 2 cores
 	$(PY) experiments/benchmarks/bench.py --out experiments/benchmarks/results.json
 
+docs: install  # the docs site in site/; --strict: a broken link or a page left out fails
+	cd docs && NO_MKDOCS_2_WARNING=1 $(abspath $(PY)) -m mkdocs build --strict --quiet
+
+docs-serve: install  # preview at http://127.0.0.1:8000 while editing docs/pages/
+	cd docs && NO_MKDOCS_2_WARNING=1 $(abspath $(PY)) -m mkdocs serve
+
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -40,4 +46,4 @@ format: install
 	$(PY) -m ruff format .
 
 clean:
-	rm -rf outputs multirun lightning_logs .pytest_cache .ruff_cache
+	rm -rf outputs multirun lightning_logs .pytest_cache .ruff_cache site
