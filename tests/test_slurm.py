@@ -141,16 +141,10 @@ JOB_ID = "4242"
 STAND_IN_SLURM = {
     # sbatch: keep the script and start it in the background as job 4242
     "sbatch": """
-import shutil, subprocess, sys
+import shutil
 shutil.copy(sys.argv[-1], BIN / "job.sh")
 log("sbatch")
-subprocess.Popen(  # not holding our output open: the caller reads it to the end
-    [sys.executable, str(BIN / "start_job")],
-    start_new_session=True,
-    stdin=subprocess.DEVNULL,
-    stdout=subprocess.DEVNULL,
-    stderr=subprocess.DEVNULL,
-)
+start_job_in_background()
 print("Submitted batch job 4242")
 """,
     # the job: SLURM's environment for one task, then the script
@@ -192,15 +186,8 @@ os.execv(args[0], args)
 """,
     # scontrol requeue 4242: record it and start the job again
     "scontrol": """
-import subprocess, sys
 log(" ".join(["scontrol", *sys.argv[1:]]))
-subprocess.Popen(  # not holding our output open: the caller reads it to the end
-    [sys.executable, str(BIN / "start_job")],
-    start_new_session=True,
-    stdin=subprocess.DEVNULL,
-    stdout=subprocess.DEVNULL,
-    stderr=subprocess.DEVNULL,
-)
+start_job_in_background()
 """,
     "sacct": 'print("JobID|State|NodeList")',  # no state known: submitit waits for the result
 }
@@ -210,9 +197,14 @@ def stand_in_slurm(bin_dir: Path) -> None:
     bin_dir.mkdir()
     header = (
         f"#!{sys.executable}\nfrom pathlib import Path\nBIN = Path({str(bin_dir)!r})\n"
+        "import subprocess, sys\n"
         "def log(line):\n"
         "    with open(BIN / 'calls.log', 'a') as f:\n"
         "        f.write(line + '\\n')\n"
+        "def start_job_in_background():  # not holding our output open: the caller reads it\n"
+        "    subprocess.Popen([sys.executable, str(BIN / 'start_job')], start_new_session=True,\n"
+        "                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,\n"
+        "                     stderr=subprocess.DEVNULL)\n"
     )
     for name, body in STAND_IN_SLURM.items():
         (bin_dir / name).write_text(header + body)

@@ -41,7 +41,6 @@ class InterruptionCheckpoint(pl.Callback):
         self.start_step: int | None = None  # global_step when training started
         self.replaced: dict[int, Any] = {}  # signal -> the handler it had before training
         self.requeue: Callable[[], None] | None = None  # set when submitit's signal came
-        self.requeue_with: Callable[[], None] | None = None
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.start_step = trainer.global_step
@@ -51,16 +50,17 @@ class InterruptionCheckpoint(pl.Callback):
         submitit = submitit_requeue_handler()
         if submitit is not None:
             signum, requeue = submitit
-            self.stop_gracefully_on(signum, trainer)
-            self.requeue_with = lambda: requeue(signum, None)
+            self.stop_gracefully_on(signum, trainer, lambda: requeue(signum, None))
 
-    def stop_gracefully_on(self, signum: int, trainer: pl.Trainer) -> None:
+    def stop_gracefully_on(
+        self, signum: int, trainer: pl.Trainer, then: Callable[[], None] | None = None
+    ) -> None:
+        """On ``signum``: stop after this batch, and leave ``then`` (a requeue) for train.py."""
         self.replaced[signum] = signal.getsignal(signum)
 
         def finish_the_batch(received: int, frame: FrameType | None) -> None:
             self.signal_name = signal.Signals(received).name
-            if received != signal.SIGINT:
-                self.requeue = self.requeue_with
+            self.requeue = then
             stop_after_this_batch(trainer)
             self.restore_handlers()  # a second Ctrl-C interrupts at once
 

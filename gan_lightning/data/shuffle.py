@@ -17,8 +17,6 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DistributedSampler
 
-from gan_lightning.training.lightning_adapter import epoch_of_next_batch
-
 
 def run_seed() -> int:
     """The seed ``seed_everything`` set (the same on every DDP rank and on resume); without it,
@@ -30,9 +28,10 @@ def run_seed() -> int:
 class EpochShuffle(DistributedSampler):
     """This rank's share of every index once per epoch, in an order drawn from (seed, epoch).
 
-    The epoch is read from the trainer when an epoch's iterator is made, not taken from the
-    last ``set_epoch``: Lightning makes a resumed loader's iterator before it sets the epoch,
-    and after a checkpoint written by ``max_steps`` on an epoch's last batch it sets one too many.
+    The epoch is the trainer's when an epoch's iterator is made, not the last ``set_epoch``:
+    Lightning makes a resumed loader's iterator before it sets the epoch. (A checkpoint's loop
+    progress is first made to say where the batches stopped:
+    ``lightning_adapter.resume_where_the_batches_stopped``.)
     """
 
     def __init__(self, dataset: Sized, trainer: pl.Trainer | None, seed: int) -> None:
@@ -42,7 +41,7 @@ class EpochShuffle(DistributedSampler):
 
     def __iter__(self) -> Iterator[int]:
         if self.trainer is not None:
-            self.epoch = epoch_of_next_batch(self.trainer)
+            self.epoch = self.trainer.current_epoch
         return super().__iter__()
 
 

@@ -78,18 +78,6 @@ def step_without_dispatch(optimizer: Any) -> None:
     optimizer._on_after_step()
 
 
-def epoch_of_next_batch(trainer: pl.Trainer) -> int:
-    """The epoch the trainer's next training batch belongs to, when a loader's iterator is made.
-
-    ``current_epoch`` lags when a resumed run makes its first iterator after an epoch's last
-    batch (an epoch-end checkpoint, or ``max_steps`` on a last batch): the epoch is processed
-    but not yet counted complete. Lightning's own ``set_epoch`` comes after that iterator.
-    """
-    epochs = trainer.fit_loop.epoch_progress.current
-    after_last_batch = trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
-    return epochs.processed if after_last_batch else epochs.completed
-
-
 def ran_to_epoch_end(trainer: pl.Trainer) -> bool:
     """Whether the epoch ending now ran through its last batch, rather than being cut by
     ``max_steps`` or a stop (the condition of Lightning's own epoch-interval scheduler steps)."""
