@@ -143,10 +143,10 @@ def test_rng_state_round_trips_through_a_weights_only_file(tmp_path):
     assert np.array_equal(expected[1], again[1]) and expected[2] == again[2]
 
 
-def _start_long_run(run_dir: Path) -> subprocess.Popen:
+def _start_long_run(run_dir: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     cmd = [
-        sys.executable, "-m", "gan_lightning", f"hydra.run.dir={run_dir}",
+        sys.executable, "-m", "gan_lightning", f"hydra.run.dir={run_dir}", *extra,
         "trainer.max_epochs=100000", "callbacks.evaluation=null",
     ]  # fmt: skip
     return subprocess.Popen(
@@ -176,7 +176,10 @@ def _wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> No
 )
 def test_a_signal_saves_a_checkpoint_and_the_run_resumes_from_it(sent, status, tmp_path):
     run_dir = tmp_path / "run"
-    process = _start_long_run(run_dir)
+    # batches of 8: 224 an epoch, a few seconds, so the signal lands inside the second epoch
+    # (with the default 28 an epoch ends within the 0.5 s wait on an idle machine)
+    small = ("data.loader.batch_size=8",)
+    process = _start_long_run(run_dir, *small)
     try:
         _wait_for(run_dir / "checkpoints" / "last.ckpt", process)  # the first epoch is done
         time.sleep(0.5)  # and the second has started
@@ -193,8 +196,8 @@ def test_a_signal_saves_a_checkpoint_and_the_run_resumes_from_it(sent, status, t
     assert not list((run_dir / "checkpoints").glob("*.partial"))
     # ckpt_path=last in the same run folder (how a requeued SLURM job restarts) continues it
     epochs = saved["epoch"] + 1
-    result = run_cli("ckpt_path=last", f"trainer.max_epochs={epochs}", "callbacks.evaluation=null",
-                     run_dir=run_dir)  # fmt: skip
+    result = run_cli(*small, "ckpt_path=last", f"trainer.max_epochs={epochs}",
+                     "callbacks.evaluation=null", run_dir=run_dir)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert (
         f"resuming from {run_dir / 'checkpoints' / 'last.ckpt'}"
@@ -203,9 +206,11 @@ def test_a_signal_saves_a_checkpoint_and_the_run_resumes_from_it(sent, status, t
     resumed = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert resumed["epoch"] == saved["epoch"]  # the interrupted epoch, now finished
     assert resumed["global_step"] > saved["global_step"]
-    assert saved["global_step"] % (2 * 28) != 0  # the signal came inside an epoch (28 batches)
+    assert saved["global_step"] % (2 * 224) != 0  # the signal came inside an epoch
     straight = tmp_path / "straight"
-    result = run_cli(f"trainer.max_epochs={epochs}", "callbacks.evaluation=null", run_dir=straight)
+    result = run_cli(
+        *small, f"trainer.max_epochs={epochs}", "callbacks.evaluation=null", run_dir=straight
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     a, b = final_state(straight), resumed["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)  # as if it had never been interrupted
