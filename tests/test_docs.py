@@ -90,3 +90,28 @@ def test_every_command_has_its_page():
         "make bench": "performance.md",
     }.items():
         assert command in pages[page], f"{command} is not in {page}"
+
+
+def test_the_config_reference_lists_every_key_with_its_default_and_comment():
+    """Every leaf key a run composes is a row of the generated reference page, with the comment
+    its YAML file gives it; a file's opening comment describes the file, not its first key."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    sys.path.insert(0, str(REPO_ROOT / "docs"))
+    from config_reference import file_comments, flatten, markdown
+
+    page = markdown()
+    assert "| `model.training.r1_every` | `1` | lazy R1: every k-th D update" in page
+    assert "| `data.limit` | `null` | train on a fixed subset of this many images" in page
+    assert "| `seed` | `42` | seed for torch" in page
+    assert "`data._target_`" not in file_comments(REPO_ROOT / "conf" / "data" / "mnist.yaml")
+    assert "model.training.optimizer.lr" not in file_comments(
+        REPO_ROOT / "conf" / "model" / "training" / "default.yaml"
+    )
+    with initialize_config_module(version_base="1.3", config_module="gan_lightning.conf"):
+        config = compose("train", ["model=dcgan", "data=mnist", "model/loss=hinge"])
+    values = OmegaConf.to_container(config, resolve=False)
+    for group in ("model", "data", "trainer", "callbacks", "logger"):
+        for key, _ in flatten(values[group], group):
+            assert f"| `{key}` |" in page, f"{key} is not in the config reference"
