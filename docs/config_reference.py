@@ -25,6 +25,7 @@ SECTIONS = [
     ("Callbacks", "callbacks", "callbacks", []),
 ]
 TOP_LEVEL = ["seed", "ckpt_path", "optimized_metric", "metrics", "paths"]
+COMMANDS = ["sample", "evaluate", "translate"]  # conf/<name>.yaml: the keys of each command
 
 
 def file_comments(path: Path) -> dict[str, str]:
@@ -148,4 +149,14 @@ def markdown() -> str:
         for key in TOP_LEVEL[1:]:
             rows += table(config, key, comments)[2:]
         out += [line for line in rows if line]
+        out += ["", "## Commands on a checkpoint", ""]
+        for name in COMMANDS:
+            config = compose(name)
+            comments = file_comments(CONF / f"{name}.yaml")
+            out += [f"### `python -m gan_lightning.{name}`", ""]
+            rows = ["| key | default | what it is |", "|---|---|---|"]
+            for key in config:
+                if key != "data":  # evaluate's data group: a `data=` option, as in training
+                    rows += table(config, str(key), comments)[2:-1]
+            out += [*rows, ""]
     return "\n".join(out) + "\n"
