@@ -37,6 +37,7 @@ HINGE_SN = ("model/loss=hinge", "model.discriminator.spectral_norm=true")
 TRANSLATION = ("model/training/augment=diffaugment", "model.training.augment.policy=translation")
 # The average of G does not change training, so the raw G of an EMA run is the row without it.
 EMA = ("model.training.ema.decay=0.999", "callbacks.evaluation.raw_generator=true")
+LAZY_R1 = ("model.training.r1_gamma=1", "model.training.r1_every=16")
 ROWS = {  # name -> (experiment, overrides)
     "baseline": ("limited_mnist_dcgan", ()),
     "diffaugment": ("limited_mnist_dcgan_diffaugment", ()),
@@ -47,20 +48,18 @@ ROWS = {  # name -> (experiment, overrides)
         "limited_mnist_dcgan",
         (*HINGE_SN, *TRANSLATION, *EMA),
     ),
+    "hinge_sn_diffaugment_r1": ("limited_mnist_dcgan", (*HINGE_SN, *TRANSLATION, *LAZY_R1)),
     "hinge_sn_diffaugment_ema_r1": (
         "limited_mnist_dcgan",
-        (
-            *HINGE_SN,
-            *TRANSLATION,
-            *EMA,
-            "model.training.r1_gamma=1",
-            "model.training.r1_every=16",
-        ),
+        (*HINGE_SN, *TRANSLATION, *EMA, *LAZY_R1),
     ),
 }
 # Rows read from another row's runs: (that row, the metric's column).
-SCORED_IN = {"hinge_sn_diffaugment": ("hinge_sn_diffaugment_ema", "eval/raw/fcd")}
-COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf"]
+SCORED_IN = {
+    "hinge_sn_diffaugment": ("hinge_sn_diffaugment_ema", "eval/raw/fcd"),
+    "hinge_sn_diffaugment_r1": ("hinge_sn_diffaugment_ema_r1", "eval/raw/fcd"),
+}
+COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#e377c2"]
 
 
 def run_one(row: str, seed: int, limit: int, args: argparse.Namespace) -> Path:
@@ -96,18 +95,20 @@ def distances(run_dir: Path, column: str = "eval/fcd") -> list[tuple[int, float]
 
 
 def plot(curves: dict[str, list[tuple[int, float]]], path: Path) -> None:
-    """Mean distance over the seeds against G updates, one line per row."""
+    """Mean distance over the seeds against G updates, one line per row. The axis stops at twice
+    the worst final distance, so that one row's early start cannot flatten the rest."""
     width, height, margin = 720, 420, 60
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
     xs = [x for points in curves.values() for x, _ in points]
     ys = [y for points in curves.values() for _, y in points]
-    x_max, y_max = max(xs), max(ys) * 1.05
+    worst_final = max(points[-1][1] for points in curves.values())
+    x_max, y_max = max(xs), min(max(ys), 2 * worst_final) * 1.05
 
     def at(x: float, y: float) -> tuple[float, float]:
         return (
             margin + x / x_max * (width - 2 * margin),
-            height - margin - y / y_max * (height - 2 * margin),
+            height - margin - min(y, y_max) / y_max * (height - 2 * margin),
         )
 
     draw.line([at(0, 0), at(x_max, 0)], fill="black")
@@ -118,7 +119,10 @@ def plot(curves: dict[str, list[tuple[int, float]]], path: Path) -> None:
         value = y_max * i / 5
         draw.text((5, at(0, value)[1] - 6), f"{value:.0f}", fill="black")
     draw.text((width / 2 - 60, height - 20), "G updates", fill="black")
-    draw.text((margin, 10), "Frechet classifier distance (mean over seeds)", fill="black")
+    title = "Frechet classifier distance (mean over seeds)"
+    if max(ys) > y_max:
+        title += f"; values above {y_max:.0f} drawn at the top"
+    draw.text((margin, 10), title, fill="black")
     for i, (name, points) in enumerate(curves.items()):
         colour = COLOURS[i % len(COLOURS)]
         draw.line([at(x, y) for x, y in points], fill=colour, width=2)
@@ -150,9 +154,10 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     results = {}
     (HERE / "grids").mkdir(exist_ok=True)
-    runs = {(SCORED_IN.get(row, (row,))[0], seed) for row in rows for seed in seeds}
+    runs = {(seed, SCORED_IN.get(row, (row,))[0]) for row in rows for seed in seeds}
+    # Seed by seed, so that a study stopped early has every row at its first seeds.
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        list(pool.map(lambda run: run_one(*run, args.limit, args), sorted(runs)))
+        list(pool.map(lambda run: run_one(run[1], run[0], args.limit, args), sorted(runs)))
     for row in rows:
         per_seed = {}
         source, column = SCORED_IN.get(row, (row, "eval/fcd"))
@@ -161,14 +166,20 @@ def main() -> None:
             points = distances(run_dir, column)
             wall = float((run_dir / "wall_seconds.txt").read_text())
             final = json.loads((run_dir / "status.json").read_text())["metrics"]
+            scores = column.rsplit("/", 1)[0]  # eval, or eval/raw for the raw G of an EMA run
             per_seed[seed] = {
                 "fcd": points,
                 "final": points[-1][1],
                 "wall_seconds": wall,
                 "final_metrics": {
-                    k: final[k]
-                    for k in ("eval/precision", "eval/recall", "eval/coverage", "train/d_loss")
-                    if k in final
+                    name: final[key]
+                    for name, key in (
+                        ("eval/precision", f"{scores}/precision"),
+                        ("eval/recall", f"{scores}/recall"),
+                        ("eval/coverage", f"{scores}/coverage"),
+                        ("train/d_loss", "train/d_loss"),
+                    )
+                    if key in final
                 },
             }
             print(f"{row} seed {seed}: final fcd {points[-1][1]:.2f} ({wall:.0f} s)", flush=True)
