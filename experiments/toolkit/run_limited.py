@@ -59,7 +59,24 @@ SCORED_IN = {
     "hinge_sn_diffaugment": ("hinge_sn_diffaugment_ema", "eval/raw/fcd"),
     "hinge_sn_diffaugment_r1": ("hinge_sn_diffaugment_ema_r1", "eval/raw/fcd"),
 }
+BATCH, G_UPDATES = 64, 3000  # both experiments' data.loader.batch_size and training length
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#e377c2"]
+
+
+def evaluation_epochs(limit: int) -> int:
+    """Epochs between evaluations, grids and checkpoints: about every 500 G updates and at the
+    last one. The experiments count epochs (one batch each at 100 images; the last partial
+    batch is dropped), so a larger subset needs fewer epochs between evaluations."""
+    batches = limit // BATCH
+    if batches < 1 or G_UPDATES % batches:
+        raise SystemExit(
+            f"--limit {limit} gives {batches} batches of {BATCH} an epoch, which do not divide "
+            f"{G_UPDATES} G updates; choose a limit whose batches do (100, 1000, 1920, ...)"
+        )
+    epochs = G_UPDATES // batches
+    return min(
+        (d for d in range(1, epochs + 1) if epochs % d == 0), key=lambda d: abs(d * batches - 500)
+    )
 
 
 def run_one(row: str, seed: int, limit: int, args: argparse.Namespace) -> Path:
@@ -68,11 +85,14 @@ def run_one(row: str, seed: int, limit: int, args: argparse.Namespace) -> Path:
     if status.exists() and json.loads(status.read_text()).get("status") == "completed":
         return run_dir
     experiment, overrides = ROWS[row]
+    every = evaluation_epochs(limit)
     command = [
         sys.executable, "-m", "gan_lightning", f"experiment={experiment}", *overrides,
         f"seed={seed}", f"data.limit={limit}", f"paths.data_dir={args.data_dir}",
         f"metrics.feature_dir={args.feature_dir}", f"hydra.run.dir={run_dir}",
         "logger=csv", "callbacks.progress_bar=null",
+        *(f"callbacks.{name}.every_n_epochs={every}"
+          for name in ("sample_grid", "model_checkpoint", "evaluation")),
     ]  # fmt: skip
     threads = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"} if args.jobs > 1 else {}
     started = time.time()
@@ -152,6 +172,7 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown rows {unknown}; known: {', '.join(ROWS)}")
     seeds = [int(s) for s in args.seeds.split(",")]
+    evaluation_epochs(args.limit)  # a limit the evaluations cannot follow fails before any run
     results = {}
     (HERE / "grids").mkdir(exist_ok=True)
     runs = {(seed, SCORED_IN.get(row, (row,))[0]) for row in rows for seed in seeds}
