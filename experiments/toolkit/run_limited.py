@@ -116,14 +116,16 @@ def distances(run_dir: Path, column: str = "eval/fcd") -> list[tuple[int, float]
 
 def plot(curves: dict[str, list[tuple[int, float]]], path: Path) -> None:
     """Mean distance over the seeds against G updates, one line per row. The axis stops at twice
-    the worst final distance, so that one row's early start cannot flatten the rest."""
+    the worst final distance or the worst second evaluation, whichever is higher, so that one
+    row's early start cannot flatten the rest."""
     width, height, margin = 720, 420, 60
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
     xs = [x for points in curves.values() for x, _ in points]
     ys = [y for points in curves.values() for _, y in points]
     worst_final = max(points[-1][1] for points in curves.values())
-    x_max, y_max = max(xs), min(max(ys), 2 * worst_final) * 1.05
+    worst_second = max(points[min(1, len(points) - 1)][1] for points in curves.values())
+    x_max, y_max = max(xs), min(max(ys), max(2 * worst_final, worst_second)) * 1.05
 
     def at(x: float, y: float) -> tuple[float, float]:
         return (
