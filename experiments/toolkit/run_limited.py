@@ -177,10 +177,11 @@ def main() -> None:
     evaluation_epochs(args.limit)  # a limit the evaluations cannot follow fails before any run
     results = {}
     (HERE / "grids").mkdir(exist_ok=True)
-    runs = {(seed, SCORED_IN.get(row, (row,))[0]) for row in rows for seed in seeds}
+    runs = {(SCORED_IN.get(row, (row,))[0], seed) for row in rows for seed in seeds}
     # Seed by seed, so that a study stopped early has every row at its first seeds.
+    in_order = sorted(runs, key=lambda run: (run[1], run[0]))
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        list(pool.map(lambda run: run_one(run[1], run[0], args.limit, args), sorted(runs)))
+        list(pool.map(lambda run: run_one(*run, args.limit, args), in_order))
     for row in rows:
         per_seed = {}
         source, column = SCORED_IN.get(row, (row, "eval/fcd"))
