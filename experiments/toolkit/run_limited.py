@@ -53,6 +53,11 @@ ROWS = {  # name -> (experiment, overrides)
         "limited_mnist_dcgan",
         (*HINGE_SN, *TRANSLATION, *EMA, *LAZY_R1),
     ),
+    "hinge_sn_r1": ("limited_mnist_dcgan", (*HINGE_SN, *LAZY_R1)),
+    "hinge_sn_diffaugment_r1_gamma10": (
+        "limited_mnist_dcgan",
+        (*HINGE_SN, *TRANSLATION, "model.training.r1_gamma=10", "model.training.r1_every=16"),
+    ),
 }
 # Rows read from another row's runs: (that row, the metric's column).
 SCORED_IN = {
