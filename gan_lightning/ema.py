@@ -5,6 +5,11 @@ update's G (Karras et al. 2018; Yazici et al. 2019), at the cost of one copy of 
 ``lerp`` over its weights per G update. Only the generators are averaged and nothing is
 swapped into training: D keeps playing against the raw G.
 
+BatchNorm statistics are not weights: G's running statistics describe G's activations, not
+the average's. Before each use (grids, evaluation, the state dict of a checkpoint) the
+average's statistics are re-estimated from its own activations on the inputs G was last
+trained on (BigGAN's "standing statistics", Brock et al. 2019), kept by a hook on G.
+
 The copies are plain modules, not ``torch.optim.swa_utils.AveragedModel``: its
 ``update_parameters`` reads its counter on the host each call (``if self.n_averaged == 0``),
 a device synchronisation per G update on a GPU. The arithmetic is the same as its EMA
@@ -14,13 +19,14 @@ averaging function with a ramp-up on top.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 AVERAGES_PREFIX = "averages.copies."  # state dict keys of the averaged generators, + name
 
@@ -30,17 +36,25 @@ class EMAOptions:
     """``decay`` per G update (null: no average); averaging starts at ``start_step``
     (``trainer.global_step``; until then the average is G itself and consumers use the raw G);
     ``rampup``: decay ``min(decay, (1 + n) / (10 + n))`` after n averaged updates, so early
-    weights, far from the later ones, are forgotten fast (TensorFlow's ``num_updates`` rule)."""
+    weights, far from the later ones, are forgotten fast (TensorFlow's ``num_updates`` rule);
+    ``batchnorm_batches``: the average's BatchNorm statistics come from G's last that many
+    training batches of inputs, run through the average (0: copied from G)."""
 
     decay: float | None = None
     start_step: int = 0
     rampup: bool = True
+    batchnorm_batches: int = 32
 
     def __post_init__(self) -> None:
         if self.decay is not None and not 0.0 < self.decay < 1.0:
             raise ValueError(f"ema.decay must be in (0, 1) or null, got {self.decay}")
         if self.start_step < 0:
             raise ValueError(f"ema.start_step must be >= 0, got {self.start_step}")
+        if self.batchnorm_batches < 0:
+            raise ValueError(
+                f"ema.batchnorm_batches must be >= 0 (0: copy G's statistics), "
+                f"got {self.batchnorm_batches}"
+            )
 
 
 def ema_decay(options: EMAOptions, averaged_updates: int) -> float:
@@ -51,12 +65,48 @@ def ema_decay(options: EMAOptions, averaged_updates: int) -> float:
     return min(options.decay, (1 + averaged_updates) / (10 + averaged_updates))
 
 
+def batch_norms(network: nn.Module) -> list[nn.Module]:
+    """The BatchNorm layers that keep running statistics (SyncBatchNorm's are left alone:
+    re-estimating them on one rank, as grids do, would wait forever for the others)."""
+    kinds = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+    return [m for m in network.modules() if isinstance(m, kinds) and m.track_running_stats]
+
+
+class InputRecorder:
+    """A forward pre-hook keeping the inputs of a network's last ``size`` training-mode calls:
+    the batches its BatchNorm statistics came from. It keeps references, not copies."""
+
+    def __init__(self, size: int) -> None:
+        self.inputs: deque[tuple[tuple, dict]] = deque(maxlen=size)
+        self.new = False  # inputs arrived since the statistics were last re-estimated
+
+    @torch.compiler.disable  # host bookkeeping: a compiled G breaks its graph here, not in it
+    def __call__(self, network: nn.Module, args: tuple, kwargs: dict) -> None:
+        if network.training:
+            self.inputs.append(
+                (_map_tensors(args, Tensor.detach), _map_tensors(kwargs, Tensor.detach))
+            )
+            self.new = True
+
+    def state(self) -> list[tuple[tuple, dict]]:
+        """The recorded inputs on the CPU, for a checkpoint (a resumed run re-estimates from
+        the same batches as the uninterrupted one)."""
+        return [(_map_tensors(a, Tensor.cpu), _map_tensors(k, Tensor.cpu)) for a, k in self.inputs]
+
+    def load(self, inputs: list[tuple[tuple, dict]]) -> None:
+        self.inputs.clear()
+        self.inputs.extend((tuple(args), dict(kwargs)) for args, kwargs in inputs)
+        self.new = False
+
+
 class GeneratorAverages(nn.Module):
     """name -> an averaged copy of that generator (state dict keys ``averages.<name>.…``).
 
-    BatchNorm buffers are copied from G after each update, not averaged: they are statistics
-    of G's own activations. The copies never require grad, so DDP and the optimizers ignore
-    them; every rank averages the same all-reduced weights, so the averages agree too.
+    Buffers are copied from G after each update, not averaged; with ``batchnorm_batches`` the
+    BatchNorm statistics are then re-estimated for the averaged weights before each use. The
+    copies never require grad, so DDP and the optimizers ignore them; every rank averages the
+    same all-reduced weights, so the averages agree too (statistics come from each rank's own
+    inputs; rank 0's are saved).
     """
 
     def __init__(self, generators: dict[str, nn.Module], options: EMAOptions) -> None:
@@ -66,9 +116,17 @@ class GeneratorAverages(nn.Module):
         for name, generator in generators.items():
             average = copy.deepcopy(generator)
             self.copies[name] = average.requires_grad_(False)
+        self.recorders: dict[str, InputRecorder] = {}
+        for name, generator in generators.items():
+            if options.batchnorm_batches and batch_norms(generator):
+                recorder = InputRecorder(options.batchnorm_batches)
+                generator.register_forward_pre_hook(recorder, with_kwargs=True)
+                self.recorders[name] = recorder
         self.register_buffer("updates", torch.zeros((), dtype=torch.long))
         self._updates = 0  # the buffer's value on the host: no device read per step
+        self._averaged_since_estimate = False
         self.register_load_state_dict_post_hook(_read_counter)
+        self.register_state_dict_pre_hook(_estimate_before_saving)
 
     @property
     def ready(self) -> bool:
@@ -90,10 +148,75 @@ class GeneratorAverages(nn.Module):
                 kept.copy_(live)
         self._updates += 1
         self.updates.fill_(self._updates)
+        self._averaged_since_estimate = True
+
+    def estimate_batchnorm(self) -> None:
+        """Re-estimate each average's BatchNorm statistics from G's recorded inputs, when the
+        weights or the inputs changed since the last time."""
+        for name, recorder in self.recorders.items():
+            if recorder.inputs and (recorder.new or self._averaged_since_estimate):
+                standing_statistics(self.copies[name], recorder.inputs)
+            recorder.new = False
+        self._averaged_since_estimate = False
+
+    def recorded_inputs(self) -> dict[str, list[tuple[tuple, dict]]]:
+        return {name: recorder.state() for name, recorder in self.recorders.items()}
+
+    def restore_inputs(self, inputs: dict[str, list[tuple[tuple, dict]]]) -> None:
+        for name, recorded in inputs.items():
+            if name in self.recorders:
+                self.recorders[name].load(recorded)
+
+
+@torch.no_grad()
+def standing_statistics(network: nn.Module, inputs: Iterable[tuple[tuple, dict]]) -> None:
+    """Reset the network's BatchNorm statistics and accumulate them, equally weighted, over
+    the inputs in training mode. The random-number generators are restored afterwards (G's
+    dropout draws from them), so a use never changes what training draws next."""
+    norms = batch_norms(network)
+    if not norms:
+        return
+    momenta = [norm.momentum for norm in norms]
+    device = norms[0].running_mean.device
+    forked = [] if device.type == "cpu" else [device.index or 0]
+
+    def to_device(tensor: Tensor) -> Tensor:
+        return tensor.to(device)
+
+    was_training = network.training
+    with torch.random.fork_rng(devices=forked, device_type=device.type):
+        for norm in norms:
+            norm.reset_running_stats()
+            norm.momentum = None  # a cumulative average over the batches
+        network.train()
+        try:
+            for args, kwargs in inputs:
+                network(*_map_tensors(args, to_device), **_map_tensors(kwargs, to_device))
+        finally:
+            network.train(was_training)
+            for norm, momentum in zip(norms, momenta, strict=True):
+                norm.momentum = momentum
+
+
+def _map_tensors(values: Any, fn: Callable[[Tensor], Tensor]) -> Any:
+    """``fn`` applied to every tensor of a tuple or dict of inputs (other values kept)."""
+    if isinstance(values, dict):
+        return {key: _map_tensors(value, fn) for key, value in values.items()}
+    if isinstance(values, tuple | list):
+        return tuple(_map_tensors(value, fn) for value in values)
+    return fn(values) if isinstance(values, Tensor) else values
 
 
 def _read_counter(module: GeneratorAverages, incompatible_keys: Any) -> None:
     module._updates = int(module.updates)
+    module._averaged_since_estimate = False  # the statistics saved are the weights' own
+
+
+def _estimate_before_saving(module: GeneratorAverages, prefix: str, keep_vars: bool) -> None:
+    """A checkpoint holds statistics for the averaged weights it holds, so ``sample`` and
+    ``evaluate`` need no inputs of their own."""
+    if module.ready:
+        module.estimate_batchnorm()
 
 
 @contextmanager
@@ -105,6 +228,7 @@ def use_averages(model: nn.Module, enabled: bool = True) -> Iterator[bool]:
     if not enabled or not isinstance(averages, GeneratorAverages) or not averages.ready:
         yield False
         return
+    averages.estimate_batchnorm()
     raw = {name: getattr(model, name) for name in averages.copies}
     try:
         for name, average in averages.copies.items():

@@ -27,6 +27,14 @@ def averaged(averages: GeneratorAverages, name: str = "generator") -> list[torch
     return [p.clone() for p in averages.copies[name].parameters()]
 
 
+def with_average(**options) -> tuple[nn.Module, nn.Module]:
+    """A module holding G (``net()``) and its average, and that G."""
+    model = nn.Module()
+    model.generator = net()
+    model.averages = GeneratorAverages({"generator": model.generator}, EMAOptions(**options))
+    return model, model.generator
+
+
 def test_the_first_update_copies_g_and_later_ones_move_a_decay_share_towards_it():
     g = net()
     averages = GeneratorAverages({"generator": g}, EMAOptions(decay=0.9, rampup=False))
@@ -56,10 +64,7 @@ def test_ramp_up_uses_the_smaller_of_the_decay_and_one_plus_n_over_ten_plus_n():
 
 
 def test_before_start_step_nothing_is_averaged_and_consumers_keep_the_raw_g():
-    g = net()
-    model = nn.Module()
-    model.generator = g
-    model.averages = GeneratorAverages({"generator": g}, EMAOptions(decay=0.9, start_step=5))
+    model, g = with_average(decay=0.9, start_step=5)
     model.averages.update({"generator": g}, step=4)
     assert not model.averages.ready
     with use_averages(model) as used:
@@ -70,17 +75,90 @@ def test_before_start_step_nothing_is_averaged_and_consumers_keep_the_raw_g():
     assert all(torch.equal(p, torch.full_like(p, 2.0)) for p in averaged(model.averages))
 
 
-def test_batchnorm_statistics_are_copied_not_averaged():
+def test_with_no_batches_to_reestimate_on_batchnorm_statistics_are_copied_not_averaged():
     g = net()
-    averages = GeneratorAverages({"generator": g}, EMAOptions(decay=0.99))
-    averages.update({"generator": g}, step=0)
+    model = nn.Module()
+    model.generator = g
+    model.averages = GeneratorAverages(
+        {"generator": g}, EMAOptions(decay=0.99, batchnorm_batches=0)
+    )
+    model.averages.update({"generator": g}, step=0)
     g.train()
     g(torch.randn(16, 2) * 5 + 3)  # moves G's running statistics
-    averages.update({"generator": g}, step=1)
-    bn, kept = g[1], averages.copies["generator"][1]
-    assert torch.equal(kept.running_mean, bn.running_mean)
-    assert torch.equal(kept.running_var, bn.running_var)
-    assert torch.equal(kept.num_batches_tracked, bn.num_batches_tracked)
+    model.averages.update({"generator": g}, step=1)
+    assert not model.averages.recorders  # no hook on G
+    with use_averages(model):
+        bn, kept = g[1], model.averages.copies["generator"][1]
+        assert torch.equal(kept.running_mean, bn.running_mean)
+        assert torch.equal(kept.running_var, bn.running_var)
+        assert torch.equal(kept.num_batches_tracked, bn.num_batches_tracked)
+
+
+def statistics_by_hand(average: nn.Module, batches: list[torch.Tensor]) -> tuple:
+    """BatchNorm1d's standing statistics after Linear: the mean over the batches of each batch's
+    mean and of its unbiased variance."""
+    with torch.no_grad():
+        outputs = [average[0](x) for x in batches]
+    means = torch.stack([o.mean(0) for o in outputs]).mean(0)
+    variances = torch.stack([o.var(0, unbiased=True) for o in outputs]).mean(0)
+    return means, variances
+
+
+def test_the_average_s_batchnorm_statistics_are_its_own_on_g_s_last_training_inputs():
+    model, g = with_average(decay=0.5, batchnorm_batches=2)
+    model.averages.update({"generator": g}, step=0)
+    set_weights(g[0], 3.0)
+    model.averages.update({"generator": g}, step=1)  # the average's Linear is now not G's
+    torch.manual_seed(1)
+    batches = [torch.randn(8, 2) * (i + 1) for i in range(3)]
+    g.train()
+    for x in batches:
+        g(x)
+    g.eval()
+    g(torch.randn(8, 2) + 100)  # not a training call: not recorded
+    average = model.averages.copies["generator"].eval()
+    means, variances = statistics_by_hand(average, batches[1:])  # the last two
+    with use_averages(model):
+        assert torch.allclose(average[1].running_mean, means, atol=1e-6)
+        assert torch.allclose(average[1].running_var, variances, atol=1e-5)
+        assert int(average[1].num_batches_tracked) == 2
+    assert not average.training and average[1].momentum == 0.1  # left as it was
+    assert not torch.allclose(g[1].running_mean, means)  # G keeps its own statistics
+
+
+def test_a_state_dict_holds_reestimated_statistics_and_draws_nothing_from_the_rng():
+    torch.manual_seed(0)
+    g = nn.Sequential(nn.Linear(2, 3), nn.Dropout(0.5), nn.BatchNorm1d(3))
+    averages = GeneratorAverages({"generator": g}, EMAOptions(decay=0.5))
+    g.train()
+    g(torch.randn(8, 2) + 4)
+    averages.update({"generator": g}, step=0)
+    copied = averages.copies["generator"][2].running_mean.clone()
+    torch.manual_seed(7)
+    state = averages.state_dict()
+    drawn_after = torch.rand(3)
+    torch.manual_seed(7)
+    assert torch.equal(drawn_after, torch.rand(3))
+    assert not torch.equal(state["copies.generator.2.running_mean"], copied)
+
+
+def test_the_recorded_inputs_of_a_checkpoint_give_the_same_statistics_after_a_restore():
+    g = net()
+    averages = GeneratorAverages({"generator": g}, EMAOptions(decay=0.9, batchnorm_batches=4))
+    g.train()
+    for step in range(3):
+        g(torch.randn(8, 2) * (step + 1))
+        averages.update({"generator": g}, step)
+    saved, inputs = averages.state_dict(), averages.recorded_inputs()
+    restored = GeneratorAverages({"generator": net()}, EMAOptions(decay=0.9, batchnorm_batches=4))
+    restored.restore_inputs(inputs)
+    restored.load_state_dict(saved)
+    for average in (averages, restored):
+        average.update({"generator": g}, 3)  # the weights move: the next use re-estimates
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(averages.state_dict().values(), restored.state_dict().values(), strict=True)
+    )
 
 
 def test_the_copies_need_no_gradient_and_do_not_share_storage_with_g():
@@ -94,10 +172,7 @@ def test_the_copies_need_no_gradient_and_do_not_share_storage_with_g():
 
 
 def test_use_averages_swaps_the_generators_in_and_back_even_on_error():
-    g = net()
-    model = nn.Module()
-    model.generator = g
-    model.averages = GeneratorAverages({"generator": g}, EMAOptions(decay=0.9))
+    model, g = with_average(decay=0.9)
     model.averages.update({"generator": g}, step=0)
     keys = list(model.state_dict())
     with use_averages(model) as used:
@@ -168,7 +243,10 @@ def test_a_state_dict_restores_the_average_and_its_counter():
     )
 
 
-@pytest.mark.parametrize(("key", "value"), [("decay", 1.0), ("decay", 0.0), ("start_step", -1)])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("decay", 1.0), ("decay", 0.0), ("start_step", -1), ("batchnorm_batches", -1)],
+)
 def test_bad_options_are_refused(key, value):
     with pytest.raises(ValueError, match=f"ema.{key}"):
         EMAOptions(**{"decay": 0.9, key: value})

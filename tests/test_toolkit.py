@@ -127,6 +127,7 @@ STATEFUL = (
     "model.training.augment.interval=1",
     "model.training.augment.speed_images=64",
     "model.discriminator.spectral_norm=true",
+    "model.generator.batch_norm=true",  # the average re-estimates G's BatchNorm statistics
     "trainer.limit_train_batches=5",
     "trainer.log_every_n_steps=1",
     "callbacks.evaluation=null",
@@ -176,6 +177,12 @@ def test_resuming_with_every_stateful_option_gives_the_uninterrupted_run(statefu
     assert float(a["augment.p"]) == float(whole[max(whole)][2])  # the last one was saved
     assert int(a["penalties.d_updates"]) == 20 and int(a["averages.updates"]) == 20
     assert any(k.endswith("._u") for k in a)  # spectral norm's power-iteration vectors
+    # the average's BatchNorm statistics are its own, from G's inputs kept in the checkpoint
+    ckpt = torch.load(stateful_runs["first"] / "checkpoints" / "last.ckpt", weights_only=True)
+    # 2 epochs of 5 batches, two calls of G each (the fakes of D's update and of G's)
+    assert len(ckpt["gan_lightning"]["generator_inputs"]["generator"]) == 20
+    statistic = "generator.body.1.running_mean"
+    assert not torch.equal(a[f"averages.copies.{statistic}"], a[statistic])
 
 
 def test_the_inference_commands_use_the_average_unless_told_not_to(stateful_runs, tmp_path):

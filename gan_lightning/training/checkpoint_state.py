@@ -34,6 +34,7 @@ class CheckpointState:
 
     def save(self, module: Any) -> dict[str, Any]:
         step, gathered = self.rank_rng
+        averages = module.averages
         return {
             "version": __version__,
             "variant": type(module).__name__,
@@ -43,6 +44,8 @@ class CheckpointState:
             "rng": collect_rng_state(),  # rank 0's: it alone writes the file
             # mid-epoch (an interruption) only this rank's is known; a resume re-derives the rest
             "rng_per_rank": gathered if step == module.global_step else [],
+            # the batches the average of G re-estimates its BatchNorm statistics from
+            "generator_inputs": averages.recorded_inputs() if averages is not None else {},
         }
 
     def restore(self, module: Any, checkpoint: dict[str, Any], trainer: pl.Trainer | None) -> None:
@@ -50,6 +53,8 @@ class CheckpointState:
         check_version(extras.get("version"), "checkpoint")
         module.d_updates_since_g = int(extras.get("d_updates_since_g", 0))
         module.guard.skipped_updates = int(extras.get("skipped_updates", 0))
+        if module.averages is not None:
+            module.averages.restore_inputs(extras.get("generator_inputs", {}))
         # resuming restores the RNGs; a plain load leaves the caller's alone
         if trainer is not None and trainer.state.fn == "fit":
             step, epoch = checkpoint.get("global_step"), checkpoint.get("epoch")
