@@ -26,6 +26,7 @@ from pytorch_lightning.trainer.states import TrainerStatus
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
+from gan_lightning.callbacks.cadence import EpochCadenceCheck
 from gan_lightning.callbacks.interruption import InterruptionCheckpoint
 from gan_lightning.callbacks.sample_grid import SampleGridCallback
 from gan_lightning.checkpoints import check_resume, resolve_resume
@@ -73,7 +74,12 @@ def train(cfg: DictConfig) -> float | None:
     if ckpt_path is not None:
         check_resume(ckpt_path, model)  # before anything else is built or printed
         log.info("resuming from %s", ckpt_path)
-    callbacks = [build(c, f"callbacks.{k}") for k, c in (cfg.get("callbacks") or {}).items() if c]
+    configured = {k: c for k, c in (cfg.get("callbacks") or {}).items() if c}
+    callbacks = [build(c, f"callbacks.{k}") for k, c in configured.items()]
+    cadences = {f"callbacks.{k}": int(c.every_n_epochs) for k, c in configured.items()
+                if c.get("every_n_epochs")}  # fmt: skip
+    if cadences:
+        callbacks.append(EpochCadenceCheck(cadences))
     loggers = [build(c, f"logger.{k}") for k, c in (cfg.get("logger") or {}).items() if c]
     trainer: pl.Trainer = build(
         cfg.trainer,
