@@ -67,6 +67,14 @@ def classifier_file(digits, tmp_path_factory):
     return path
 
 
+def test_training_the_classifier_leaves_the_caller_s_random_numbers_alone(digits):
+    torch.manual_seed(3)
+    expected = torch.rand(4)
+    torch.manual_seed(3)
+    train_classifier(digits, epochs=1)  # reseeds for its own initialisation
+    assert torch.equal(torch.rand(4), expected)
+
+
 def signed(dm, index):
     return dm.train_set.images[index].float() / 127.5 - 1
 

@@ -76,7 +76,16 @@ def classifier_path(feature_dir: str | Path, datamodule: Any) -> Path:
 def train_classifier(
     datamodule: Any, epochs: int = 3, lr: float = 1e-3, seed: int = 0, holdout: float = 0.1
 ) -> tuple[DigitClassifier, float]:
-    """Fit on the training split minus a held-out tenth; returns (classifier, held-out accuracy)."""
+    """Fit on the training split minus a held-out tenth; returns (classifier, held-out accuracy).
+    The caller's random numbers are left as they were: a training run that trains the
+    classifier on first use draws what it would have drawn with the classifier cached."""
+    with torch.random.fork_rng(devices=[]):
+        return _train_classifier(datamodule, epochs, lr, seed, holdout)
+
+
+def _train_classifier(
+    datamodule: Any, epochs: int, lr: float, seed: int, holdout: float
+) -> tuple[DigitClassifier, float]:
     if not datamodule.num_classes:
         raise UserError(
             f"{type(datamodule).__name__} has no class labels; the feature classifier needs a "
@@ -89,7 +98,7 @@ def train_classifier(
     order = torch.randperm(len(labels), generator=generator)
     cut = max(1, int(len(order) * holdout))
     held, train = order[:cut], order[cut:]
-    torch.manual_seed(seed)
+    torch.random.default_generator.manual_seed(seed)  # the CPU's alone: CUDA's stay the run's
     model = DigitClassifier(datamodule.channels, datamodule.num_classes)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     batch = 64
