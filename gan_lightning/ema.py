@@ -90,8 +90,18 @@ class InputRecorder:
 
     def state(self) -> list[tuple[tuple, dict]]:
         """The recorded inputs on the CPU, for a checkpoint (a resumed run re-estimates from
-        the same batches as the uninterrupted one)."""
-        return [(_map_tensors(a, Tensor.cpu), _map_tensors(k, Tensor.cpu)) for a, k in self.inputs]
+        the same batches as the uninterrupted one). A batch G ran on twice (Pix2Pix's D and G
+        updates) is one tensor, saved once."""
+        copies: dict[tuple, Tensor] = {}
+
+        def to_cpu(tensor: Tensor) -> Tensor:
+            key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(),
+                   tuple(tensor.shape), tensor.stride(), tensor.dtype, tensor.device)  # fmt: skip
+            if key not in copies:
+                copies[key] = tensor.cpu()
+            return copies[key]
+
+        return [(_map_tensors(a, to_cpu), _map_tensors(k, to_cpu)) for a, k in self.inputs]
 
     def load(self, inputs: list[tuple[tuple, dict]]) -> None:
         self.inputs.clear()
@@ -117,10 +127,11 @@ class GeneratorAverages(nn.Module):
             average = copy.deepcopy(generator)
             self.copies[name] = average.requires_grad_(False)
         self.recorders: dict[str, InputRecorder] = {}
+        self._hooks: dict[str, Any] = {}
         for name, generator in generators.items():
             if options.batchnorm_batches and batch_norms(generator):
                 recorder = InputRecorder(options.batchnorm_batches)
-                generator.register_forward_pre_hook(recorder, with_kwargs=True)
+                self._hooks[name] = generator.register_forward_pre_hook(recorder, with_kwargs=True)
                 self.recorders[name] = recorder
         self.register_buffer("updates", torch.zeros((), dtype=torch.long))
         self._updates = 0  # the buffer's value on the host: no device read per step
@@ -153,11 +164,17 @@ class GeneratorAverages(nn.Module):
     def estimate_batchnorm(self) -> None:
         """Re-estimate each average's BatchNorm statistics from G's recorded inputs, when the
         weights or the inputs changed since the last time."""
+        for name in [name for name in self.recorders if not batch_norms(self.copies[name])]:
+            self._stop_recording(name)  # converted to SyncBatchNorm: its statistics are copied
         for name, recorder in self.recorders.items():
             if recorder.inputs and (recorder.new or self._averaged_since_estimate):
                 standing_statistics(self.copies[name], recorder.inputs)
             recorder.new = False
         self._averaged_since_estimate = False
+
+    def _stop_recording(self, name: str) -> None:
+        self._hooks.pop(name).remove()
+        del self.recorders[name]
 
     def recorded_inputs(self) -> dict[str, list[tuple[tuple, dict]]]:
         return {name: recorder.state() for name, recorder in self.recorders.items()}
@@ -178,9 +195,14 @@ def standing_statistics(network: nn.Module, inputs: Iterable[tuple[tuple, dict]]
         return
     momenta = [norm.momentum for norm in norms]
     device = norms[0].running_mean.device
+    dtype = next(network.parameters(), norms[0].running_mean).dtype
     forked = [] if device.type == "cpu" else [device.index or 0]
 
     def to_device(tensor: Tensor) -> Tensor:
+        # inputs recorded under autocast (a stage-1 image, a conditioning code) are half
+        # precision; here there is no autocast, so they take the network's own dtype
+        if tensor.is_floating_point():
+            return tensor.to(device, dtype=dtype)
         return tensor.to(device)
 
     was_training = network.training

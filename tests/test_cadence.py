@@ -42,9 +42,9 @@ def test_the_final_epoch_comes_from_max_epochs_or_max_steps_whichever_is_sooner(
     assert final_epoch(trainer(max_steps=10, num_training_batches=float("inf")), 1) is None
 
 
-def warnings_for(caplog, cadences: dict[str, int], **kwargs) -> list[str]:
+def warnings_for(caplog, cadences: dict[str, int], d_steps: int = 1, **kwargs) -> list[str]:
     caplog.clear()
-    module = SimpleNamespace(training_options=SimpleNamespace(d_steps=1))
+    module = SimpleNamespace(training_options=SimpleNamespace(d_steps=d_steps))
     with caplog.at_level(logging.WARNING, logger=LOG):
         EpochCadenceCheck(cadences).on_train_start(trainer(**kwargs), module)
     return [record.getMessage() for record in caplog.records]
@@ -59,8 +59,18 @@ def test_only_a_cadence_that_never_comes_due_is_named(caplog):
     ]
     assert warnings_for(caplog, cadences, max_steps=6000, num_training_batches=1) == []
     assert warnings_for(caplog, {"callbacks.evaluation": 200}, max_steps=6000) == []
-    # resumed after epoch 200 of 250: the next multiple of 200 is 400
-    assert len(warnings_for(caplog, {"callbacks.x": 200}, max_epochs=250, current_epoch=200)) == 1
+    # resumed after epoch 200 of 250: the next multiple of 200 is 400; 50 would come due
+    assert warnings_for(caplog, {"callbacks.x": 200}, max_epochs=250, current_epoch=200) == [
+        "callbacks.x.every_n_epochs=200 never comes due: this run ends after epoch 250 "
+        "(15 batches an epoch); set callbacks.x.every_n_epochs to at most 50"
+    ]
+    assert warnings_for(caplog, {"callbacks.x": 50}, max_epochs=250, current_epoch=200) == []
+    # 3 D steps a G step: 6,000 steps are 4,500 batches, 300 epochs of 15
+    assert warnings_for(caplog, {"callbacks.x": 301}, d_steps=3, max_steps=6000) == [
+        "callbacks.x.every_n_epochs=301 never comes due: this run ends after epoch 300 "
+        "(15 batches an epoch); set callbacks.x.every_n_epochs to at most 300"
+    ]
+    assert warnings_for(caplog, {"callbacks.x": 300}, d_steps=3, max_steps=6000) == []
     assert warnings_for(caplog, cadences, max_steps=6000, fast_dev_run=True) == []
 
 

@@ -161,6 +161,47 @@ def test_the_recorded_inputs_of_a_checkpoint_give_the_same_statistics_after_a_re
     )
 
 
+def test_inputs_recorded_under_autocast_are_cast_to_the_average_s_dtype():
+    model, g = with_average(decay=0.9)
+    g.train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        code = nn.Linear(2, 2)(torch.randn(8, 2))  # a conditioning code made under autocast
+        g(code)
+    assert code.dtype == torch.bfloat16
+    model.averages.update({"generator": g}, step=0)
+    state = model.averages.state_dict()  # re-estimates outside autocast: no dtype mismatch
+    assert state["copies.generator.1.running_mean"].dtype == torch.float32
+    assert int(state["copies.generator.1.num_batches_tracked"]) == 1
+
+
+def test_a_batch_g_ran_on_twice_is_saved_once():
+    model, g = with_average(decay=0.9)
+    g.train()
+    x = torch.randn(8, 2)
+    g(x)  # D's update
+    g(x)  # G's update, the same batch (Pix2Pix)
+    g(torch.randn(8, 2))
+    (first,), _ = model.averages.recorded_inputs()["generator"][0]
+    (second,), _ = model.averages.recorded_inputs()["generator"][1]
+    (third,), _ = model.averages.recorded_inputs()["generator"][2]
+    assert first is second and third is not first
+
+
+def test_an_average_converted_to_syncbatchnorm_stops_recording_and_keeps_copied_statistics():
+    model, g = with_average(decay=0.9)
+    model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # what trainer.sync_batchnorm does
+    g = model.generator
+    g.train()
+    g(torch.randn(8, 2) + 5)
+    model.averages.update({"generator": g}, step=0)
+    with use_averages(model):
+        average = model.generator
+    assert model.averages.recorded_inputs() == {}
+    assert torch.equal(average[1].running_mean, g[1].running_mean)
+    g(torch.randn(8, 2))  # no longer recorded
+    assert model.averages.recorded_inputs() == {}
+
+
 def test_the_copies_need_no_gradient_and_do_not_share_storage_with_g():
     g = net()
     averages = GeneratorAverages({"generator": g}, EMAOptions(decay=0.99))

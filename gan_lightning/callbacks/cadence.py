@@ -56,8 +56,8 @@ class EpochCadenceCheck(pl.Callback):
             return
         for key, every in self.cadences.items():
             if end // every == first // every:  # no multiple of N in epochs first + 1 .. end
-                log.warning(
+                log.warning(  # any end - first consecutive epochs hold a multiple of that
                     "%s.every_n_epochs=%d never comes due: this run ends after epoch %d "
                     "(%d batches an epoch); set %s.every_n_epochs to at most %d",
-                    key, every, end, trainer.num_training_batches, key, end,
+                    key, every, end, trainer.num_training_batches, key, end - first,
                 )  # fmt: skip
