@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
 
 AVERAGES_PREFIX = "averages.copies."  # state dict keys of the averaged generators, + name
 
@@ -127,7 +128,7 @@ class GeneratorAverages(nn.Module):
             average = copy.deepcopy(generator)
             self.copies[name] = average.requires_grad_(False)
         self.recorders: dict[str, InputRecorder] = {}
-        self._hooks: dict[str, Any] = {}
+        self._hooks: dict[str, RemovableHandle] = {}
         for name, generator in generators.items():
             if options.batchnorm_batches and batch_norms(generator):
                 recorder = InputRecorder(options.batchnorm_batches)
