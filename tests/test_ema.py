@@ -181,9 +181,7 @@ def test_a_batch_g_ran_on_twice_is_saved_once():
     g(x)  # D's update
     g(x)  # G's update, the same batch (Pix2Pix)
     g(torch.randn(8, 2))
-    (first,), _ = model.averages.recorded_inputs()["generator"][0]
-    (second,), _ = model.averages.recorded_inputs()["generator"][1]
-    (third,), _ = model.averages.recorded_inputs()["generator"][2]
+    ((first,), _), ((second,), _), ((third,), _) = model.averages.recorded_inputs()["generator"]
     assert first is second and third is not first
 
 
