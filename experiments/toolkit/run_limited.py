@@ -13,7 +13,7 @@ Usage (the classifier first, once):
       metrics.feature_dir=FEATURES
   python experiments/toolkit/run_limited.py --data-dir DATA --feature-dir FEATURES \\
       --runs-dir RUNS [--rows baseline,diffaugment] [--seeds 0,1,2] [--limit 100] [--jobs 1]
-      [--tag _NAME]  (output names get the tag: results_100_NAME.json, ...)
+      [--g-updates 3000] [--tag _NAME]  (output names get the tag: results_100_NAME.json, ...)
 """
 
 from __future__ import annotations
@@ -54,10 +54,18 @@ ROWS = {  # name -> (experiment, overrides)
         (*HINGE_SN, *TRANSLATION, *EMA, *LAZY_R1),
     ),
     "hinge_sn_r1": ("limited_mnist_dcgan", (*HINGE_SN, *LAZY_R1)),
-    "hinge_sn_diffaugment_r1_gamma10": (
-        "limited_mnist_dcgan",
-        (*HINGE_SN, *TRANSLATION, "model.training.r1_gamma=10", "model.training.r1_every=16"),
-    ),
+    **{
+        f"hinge_sn_diffaugment_r1_gamma{gamma}": (
+            "limited_mnist_dcgan",
+            (
+                *HINGE_SN,
+                *TRANSLATION,
+                f"model.training.r1_gamma={gamma}",
+                "model.training.r1_every=16",
+            ),
+        )
+        for gamma in ("0.1", "3", "10")
+    },
 }
 # Rows read from another row's runs: (that row, the metric's column).
 SCORED_IN = {
@@ -68,32 +76,40 @@ BATCH, G_UPDATES = 64, 3000  # both experiments' data.loader.batch_size and trai
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#e377c2"]
 
 
-def evaluation_epochs(limit: int) -> int:
+def evaluation_epochs(limit: int, g_updates: int = G_UPDATES) -> int:
     """Epochs between evaluations, grids and checkpoints: about every 500 G updates and at the
     last one. The experiments count epochs (one batch each at 100 images; the last partial
     batch is dropped), so a larger subset needs fewer epochs between evaluations."""
     batches = limit // BATCH
-    if batches < 1 or G_UPDATES % batches:
+    if batches < 1 or g_updates % batches:
         raise SystemExit(
             f"--limit {limit} gives {batches} batches of {BATCH} an epoch, which do not divide "
-            f"{G_UPDATES} G updates; choose a limit whose batches do (100, 1000, 1920, ...)"
+            f"{g_updates} G updates; choose a limit whose batches do (100, 1000, 1920, ...)"
         )
-    epochs = G_UPDATES // batches
+    epochs = g_updates // batches
     return min(
         (d for d in range(1, epochs + 1) if epochs % d == 0), key=lambda d: abs(d * batches - 500)
     )
 
 
-def run_one(row: str, seed: int, limit: int, args: argparse.Namespace) -> Path:
-    run_dir = Path(args.runs_dir) / f"limit_{limit}" / row / f"seed_{seed}"
+def rows_dir(args: argparse.Namespace) -> Path:
+    """The study's run folders; a longer or shorter training than the experiments' gets its own,
+    so that a completed run of another length is never read as this one."""
+    length = "" if args.g_updates == G_UPDATES else f"_g{args.g_updates}"
+    return Path(args.runs_dir) / f"limit_{args.limit}{length}"
+
+
+def run_one(row: str, seed: int, args: argparse.Namespace) -> Path:
+    run_dir = rows_dir(args) / row / f"seed_{seed}"
     status = run_dir / "status.json"
     if status.exists() and json.loads(status.read_text()).get("status") == "completed":
         return run_dir
     experiment, overrides = ROWS[row]
-    every = evaluation_epochs(limit)
+    every = evaluation_epochs(args.limit, args.g_updates)
     command = [
         sys.executable, "-m", "gan_lightning", f"experiment={experiment}", *overrides,
-        f"seed={seed}", f"data.limit={limit}", f"paths.data_dir={args.data_dir}",
+        f"seed={seed}", f"data.limit={args.limit}", f"paths.data_dir={args.data_dir}",
+        f"trainer.max_steps={2 * args.g_updates}",  # global_step counts D and G updates
         f"metrics.feature_dir={args.feature_dir}", f"hydra.run.dir={run_dir}",
         "logger=csv", "callbacks.progress_bar=null",
         *(f"callbacks.{name}.every_n_epochs={every}"
@@ -172,6 +188,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (1 thread each if > 1)")
+    parser.add_argument("--g-updates", type=int, default=G_UPDATES, help="training length")
     parser.add_argument("--tag", default="", help="appended to the output names (another study)")
     args = parser.parse_args()
     rows = args.rows.split(",")
@@ -179,19 +196,21 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown rows {unknown}; known: {', '.join(ROWS)}")
     seeds = [int(s) for s in args.seeds.split(",")]
-    evaluation_epochs(args.limit)  # a limit the evaluations cannot follow fails before any run
+    evaluation_epochs(
+        args.limit, args.g_updates
+    )  # a limit the evaluations cannot follow fails before any run
     results = {}
     (HERE / "grids").mkdir(exist_ok=True)
     runs = {(SCORED_IN.get(row, (row,))[0], seed) for row in rows for seed in seeds}
     # Seed by seed, so that a study stopped early has every row at its first seeds.
     in_order = sorted(runs, key=lambda run: (run[1], run[0]))
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        list(pool.map(lambda run: run_one(*run, args.limit, args), in_order))
+        list(pool.map(lambda run: run_one(*run, args), in_order))
     for row in rows:
         per_seed = {}
         source, column = SCORED_IN.get(row, (row, "eval/fcd"))
         for seed in seeds:
-            run_dir = run_one(source, seed, args.limit, args)
+            run_dir = run_one(source, seed, args)
             points = distances(run_dir, column)
             wall = float((run_dir / "wall_seconds.txt").read_text())
             final = json.loads((run_dir / "status.json").read_text())["metrics"]
@@ -207,6 +226,7 @@ def main() -> None:
                         ("eval/recall", f"{scores}/recall"),
                         ("eval/coverage", f"{scores}/coverage"),
                         ("train/d_loss", "train/d_loss"),
+                        ("train/augment_p", "train/augment_p"),
                     )
                     if key in final
                 },
@@ -222,7 +242,7 @@ def main() -> None:
             "std": statistics.stdev(finals) if len(finals) > 1 else 0.0,
         }
         if source == row:  # a grid shows the average of G when there is one
-            grids = sorted((Path(args.runs_dir) / f"limit_{args.limit}" / row).glob("seed_*"))
+            grids = sorted((rows_dir(args) / row).glob("seed_*"))
             last = sorted((grids[0] / "samples").glob("epoch_*.png"))[-1]
             shutil.copy(last, HERE / "grids" / f"limit_{args.limit}{args.tag}_{row}.png")
     suffix = f"_{args.limit}{args.tag}"
