@@ -54,7 +54,7 @@ MATRIX = [
     ("experiment=mode_collapse_ring", "model.pack=4"),
     ("experiment=mode_collapse_grid", "model.discriminator.minibatch_std=true"),
     ("experiment=mnist_cgan",),
-    ("experiment=limited_mnist_dcgan_diffaugment",),  # and limited_mnist_dcgan, its base
+    ("experiment=limited_mnist_dcgan_toolkit",),  # and its bases, limited_mnist_dcgan(_diffaugment)
     ("experiment=mnist_cgan_toolkit",),
     ("experiment=mnist_mlp_cgan_toolkit",),
     ("experiment=svhn_dcgan",),

@@ -41,6 +41,7 @@ LAZY_R1 = ("model.training.r1_gamma=1", "model.training.r1_every=16")
 ROWS = {  # name -> (experiment, overrides)
     "baseline": ("limited_mnist_dcgan", ()),
     "diffaugment": ("limited_mnist_dcgan_diffaugment", ()),
+    "toolkit": ("limited_mnist_dcgan_toolkit", ()),  # = hinge_sn_diffaugment_r1_gamma3
     "hinge_sn": ("limited_mnist_dcgan", HINGE_SN),
     "hinge_sn_diffaugment": ("limited_mnist_dcgan", (*HINGE_SN, *TRANSLATION)),
     "hinge_sn_ada": ("limited_mnist_dcgan", (*HINGE_SN, "model/training/augment=ada")),
@@ -54,6 +55,16 @@ ROWS = {  # name -> (experiment, overrides)
         (*HINGE_SN, *TRANSLATION, *EMA, *LAZY_R1),
     ),
     "hinge_sn_r1": ("limited_mnist_dcgan", (*HINGE_SN, *LAZY_R1)),
+    "hinge_sn_ada_translation_r1_gamma3": (
+        "limited_mnist_dcgan",
+        (
+            *HINGE_SN,
+            "model/training/augment=ada",
+            "model.training.augment.policy=translation",
+            "model.training.r1_gamma=3",
+            "model.training.r1_every=16",
+        ),
+    ),
     **{
         f"hinge_sn_diffaugment_r1_gamma{gamma}": (
             "limited_mnist_dcgan",
@@ -125,7 +136,7 @@ def run_one(row: str, seed: int, args: argparse.Namespace) -> Path:
 
 
 def distances(run_dir: Path, column: str = "eval/fcd") -> list[tuple[int, float]]:
-    """(G updates, eval/fcd) in step order. The CSV's step counts batches (one D and one G
+    """(G updates, the column's value) in step order. The CSV's step counts batches (one D and one G
     update each), 0-based: the evaluation after 500 batches is logged at step 499."""
     points = []
     with open(run_dir / "csv" / "metrics.csv") as handle:
@@ -215,8 +226,10 @@ def main() -> None:
             wall = float((run_dir / "wall_seconds.txt").read_text())
             final = json.loads((run_dir / "status.json").read_text())["metrics"]
             scores = column.rsplit("/", 1)[0]  # eval, or eval/raw for the raw G of an EMA run
+            augment_p = distances(run_dir, "train/augment_p_step")  # ADA's p, when it has one
             per_seed[seed] = {
                 "fcd": points,
+                **({"augment_p": augment_p} if augment_p else {}),
                 "final": points[-1][1],
                 "wall_seconds": wall,
                 "final_metrics": {
