@@ -131,7 +131,7 @@ def main() -> None:
         writer.writerows(rows)
     draw_curve(rows, out / "curve.png")
     grids = sorted((run_dir / "samples").glob("*_epoch_*.png"))
-    last_epoch = max(p.stem.rsplit("_", 1)[-1] for p in grids)
+    last_epoch = max((p.stem.rsplit("_", 1)[-1] for p in grids), key=int)  # "999" < "1000"
     for grid in grids:
         if grid.stem.endswith(last_epoch):
             shutil.copy(grid, out / grid.name.replace(f"_epoch_{last_epoch}", "_final"))

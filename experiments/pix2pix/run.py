@@ -97,8 +97,9 @@ def main() -> None:
     in_process_l1 = float((generate_in_eval_mode(generator, inputs) - targets).abs().mean())
 
     out.mkdir(parents=True, exist_ok=True)
-    grids = sorted((run_dir / "samples").glob("epoch_*.png"))
-    shutil.copy(grids[-1], out / "edges2digits_final.png")
+    # by number: the epoch is padded to 3 digits only (epoch_999 sorts after epoch_1000)
+    last = max((run_dir / "samples").glob("epoch_*.png"), key=lambda p: int(p.stem[6:]))
+    shutil.copy(last, out / "edges2digits_final.png")
     curve = l1_curve(next((run_dir / "csv").rglob("metrics.csv")))
     with open(out / "l1_curve.csv", "w") as handle:
         handle.write("batch,train_l1\n" + "".join(f"{s},{v:.4f}\n" for s, v in curve))

@@ -135,6 +135,10 @@ def run_one(row: str, seed: int, args: argparse.Namespace) -> Path:
     return run_dir
 
 
+def epoch_of(grid: Path) -> int:
+    return int(grid.stem.rsplit("_", 1)[-1])
+
+
 def distances(run_dir: Path, column: str = "eval/fcd") -> list[tuple[int, float]]:
     """(G updates, the column's value) in step order. The CSV's step counts batches (one D and one G
     update each), 0-based: the evaluation after 500 batches is logged at step 499."""
@@ -256,7 +260,8 @@ def main() -> None:
         }
         if source == row:  # a grid shows the average of G when there is one
             grids = sorted((rows_dir(args) / row).glob("seed_*"))
-            last = sorted((grids[0] / "samples").glob("epoch_*.png"))[-1]
+            # grid names pad the epoch to 3 digits only: epoch_999 sorts after epoch_2999
+            last = max((grids[0] / "samples").glob("epoch_*.png"), key=epoch_of)
             shutil.copy(last, HERE / "grids" / f"limit_{args.limit}{args.tag}_{row}.png")
     suffix = f"_{args.limit}{args.tag}"
     previous = HERE / f"results{suffix}.json"
