@@ -211,9 +211,8 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown rows {unknown}; known: {', '.join(ROWS)}")
     seeds = [int(s) for s in args.seeds.split(",")]
-    evaluation_epochs(
-        args.limit, args.g_updates
-    )  # a limit the evaluations cannot follow fails before any run
+    # a limit the evaluations cannot follow fails before any run
+    evaluation_epochs(args.limit, args.g_updates)
     results = {}
     (HERE / "grids").mkdir(exist_ok=True)
     runs = {(SCORED_IN.get(row, (row,))[0], seed) for row in rows for seed in seeds}
