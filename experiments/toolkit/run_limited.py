@@ -75,7 +75,7 @@ ROWS = {  # name -> (experiment, overrides)
                 "model.training.r1_every=16",
             ),
         )
-        for gamma in ("0.1", "3", "10")
+        for gamma in ("0.1", "2", "3", "5", "10")
     },
 }
 # Rows read from another row's runs: (that row, the metric's column).
