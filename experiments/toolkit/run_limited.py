@@ -84,7 +84,18 @@ SCORED_IN = {
     "hinge_sn_diffaugment_r1": ("hinge_sn_diffaugment_ema_r1", "eval/raw/fcd"),
 }
 BATCH, G_UPDATES = 64, 3000  # both experiments' data.loader.batch_size and training length
-COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#e377c2"]
+COLOURS = [
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#17becf",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+]
 
 
 def evaluation_epochs(limit: int, g_updates: int = G_UPDATES) -> int:
