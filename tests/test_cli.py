@@ -122,6 +122,17 @@ def test_conditional_grid_has_one_row_per_class(tmp_path):
         assert grid.size == (2 + 8 * 10, 2 + 10 * 10)
 
 
+def test_the_last_grid_is_found_by_epoch_not_by_name():
+    from pathlib import Path
+
+    from gan_lightning.callbacks.sample_grid import grid_epoch, grid_stem
+
+    names = [f"{grid_stem(name, e)}.png" for name in ("samples", "A_to_B") for e in (999, 1000)]
+    assert sorted(names)[-1] == "epoch_999.png"  # why a name sort is wrong past 999 epochs
+    assert [grid_epoch(Path(n)) for n in names] == [999, 1000, 999, 1000]
+    assert max(names[:2], key=lambda n: grid_epoch(Path(n))) == "epoch_1000.png"
+
+
 def test_default_job_writes_grids_checkpoint_and_metrics(tmp_path):
     run_dir = tmp_path / "run"
     result = run_cli("trainer.max_epochs=2", "trainer.limit_train_batches=3", run_dir=run_dir)

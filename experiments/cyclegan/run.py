@@ -29,6 +29,7 @@ import torch
 from PIL import Image, ImageDraw
 from torchvision.transforms.functional import pil_to_tensor
 
+from gan_lightning.callbacks.sample_grid import grid_epoch
 from gan_lightning.metrics.classifier import load_classifier
 
 
@@ -131,10 +132,10 @@ def main() -> None:
         writer.writerows(rows)
     draw_curve(rows, out / "curve.png")
     grids = sorted((run_dir / "samples").glob("*_epoch_*.png"))
-    last_epoch = max((p.stem.rsplit("_", 1)[-1] for p in grids), key=int)  # "999" < "1000"
+    last_epoch = max(map(grid_epoch, grids))
     for grid in grids:
-        if grid.stem.endswith(last_epoch):
-            shutil.copy(grid, out / grid.name.replace(f"_epoch_{last_epoch}", "_final"))
+        if grid_epoch(grid) == last_epoch:
+            shutil.copy(grid, out / grid.name.replace(f"_epoch_{last_epoch:03d}", "_final"))
 
     classifier_file = work / "mnist_28px_1ch.pt"
     run(

@@ -27,6 +27,7 @@ import torch
 from PIL import Image
 from torchvision.transforms.functional import pil_to_tensor
 
+from gan_lightning.callbacks.sample_grid import grid_epoch
 from gan_lightning.checkpoints import load_network
 from gan_lightning.data.derived_pairs import EdgesToDigitsDataModule
 from gan_lightning.data.transforms import to_uint8
@@ -97,8 +98,7 @@ def main() -> None:
     in_process_l1 = float((generate_in_eval_mode(generator, inputs) - targets).abs().mean())
 
     out.mkdir(parents=True, exist_ok=True)
-    # by number: the epoch is padded to 3 digits only (epoch_999 sorts after epoch_1000)
-    last = max((run_dir / "samples").glob("epoch_*.png"), key=lambda p: int(p.stem[6:]))
+    last = max((run_dir / "samples").glob("epoch_*.png"), key=grid_epoch)
     shutil.copy(last, out / "edges2digits_final.png")
     curve = l1_curve(next((run_dir / "csv").rglob("metrics.csv")))
     with open(out / "l1_curve.csv", "w") as handle:

@@ -32,6 +32,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from gan_lightning.callbacks.sample_grid import grid_epoch
+
 HERE = Path(__file__).resolve().parent
 HINGE_SN = ("model/loss=hinge", "model.discriminator.spectral_norm=true")
 TRANSLATION = ("model/training/augment=diffaugment", "model.training.augment.policy=translation")
@@ -144,10 +146,6 @@ def run_one(row: str, seed: int, args: argparse.Namespace) -> Path:
         raise SystemExit(f"{row} seed {seed} failed:\n{result.stderr[-3000:]}")
     (run_dir / "wall_seconds.txt").write_text(f"{time.time() - started:.1f}\n")
     return run_dir
-
-
-def epoch_of(grid: Path) -> int:
-    return int(grid.stem.rsplit("_", 1)[-1])
 
 
 def distances(run_dir: Path, column: str = "eval/fcd") -> list[tuple[int, float]]:
@@ -270,8 +268,7 @@ def main() -> None:
         }
         if source == row:  # a grid shows the average of G when there is one
             grids = sorted((rows_dir(args) / row).glob("seed_*"))
-            # grid names pad the epoch to 3 digits only: epoch_999 sorts after epoch_2999
-            last = max((grids[0] / "samples").glob("epoch_*.png"), key=epoch_of)
+            last = max((grids[0] / "samples").glob("epoch_*.png"), key=grid_epoch)
             shutil.copy(last, HERE / "grids" / f"limit_{args.limit}{args.tag}_{row}.png")
     suffix = f"_{args.limit}{args.tag}"
     previous = HERE / f"results{suffix}.json"

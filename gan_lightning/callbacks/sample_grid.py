@@ -15,6 +15,16 @@ from gan_lightning.callbacks.image_logging import log_image
 from gan_lightning.ema import use_averages
 
 
+def grid_stem(name: str, epoch: int) -> str:
+    return f"epoch_{epoch:03d}" if name == "samples" else f"{name}_epoch_{epoch:03d}"
+
+
+def grid_epoch(path: Path) -> int:
+    """The epoch a grid was written after. Order grids by it, not by name: the epoch is padded
+    to 3 digits only, so ``epoch_999`` sorts after ``epoch_1000`` by name."""
+    return int(Path(path).stem.rsplit("_", 1)[-1])
+
+
 class SampleGridCallback(pl.Callback):
     """Writes ``<output_dir>/epoch_XXX.png`` (``<name>_epoch_XXX.png`` for extra grids).
 
@@ -53,8 +63,7 @@ class SampleGridCallback(pl.Callback):
         grids = self.render(pl_module)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         for name, grid in grids.items():
-            stem = f"epoch_{epoch:03d}" if name == "samples" else f"{name}_epoch_{epoch:03d}"
-            path = self.output_dir / f"{stem}.png"
+            path = self.output_dir / f"{grid_stem(name, epoch)}.png"
             with atomic_path(path) as partial:  # a reader never sees a half-written PNG
                 save_image(grid, partial, format="png")
             log_image(trainer.loggers, f"samples/{name}", grid, step=trainer.global_step)
