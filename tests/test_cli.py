@@ -122,15 +122,23 @@ def test_conditional_grid_has_one_row_per_class(tmp_path):
         assert grid.size == (2 + 8 * 10, 2 + 10 * 10)
 
 
-def test_the_last_grid_is_found_by_epoch_not_by_name():
+def test_grid_names_sort_in_epoch_order_and_are_read_back_by_epoch():
     from pathlib import Path
+    from types import SimpleNamespace
 
-    from gan_lightning.callbacks.sample_grid import grid_epoch, grid_stem
+    from gan_lightning.callbacks.sample_grid import grid_epoch, grid_stem, last_epoch_of
 
-    names = [f"{grid_stem(name, e)}.png" for name in ("samples", "A_to_B") for e in (999, 1000)]
-    assert sorted(names)[-1] == "epoch_999.png"  # why a name sort is wrong past 999 epochs
+    last = last_epoch_of(SimpleNamespace(max_epochs=3000))
+    names = [f"{grid_stem(n, e, last)}.png" for n in ("samples", "A_to_B") for e in (999, 1000)]
+    assert names[:2] == ["epoch_0999.png", "epoch_1000.png"] == sorted(names[:2])
+    assert names[2:] == ["A_to_B_epoch_0999.png", "A_to_B_epoch_1000.png"]
     assert [grid_epoch(Path(n)) for n in names] == [999, 1000, 999, 1000]
-    assert max(names[:2], key=lambda n: grid_epoch(Path(n))) == "epoch_1000.png"
+    assert grid_stem("samples", 7, last_epoch_of(SimpleNamespace(max_epochs=20))) == "epoch_007"
+    # a run bounded by steps alone does not know its last epoch: the widest pad
+    assert grid_stem("samples", 7, last_epoch_of(SimpleNamespace(max_epochs=-1))) == "epoch_000007"
+    # across runs of different lengths the widths differ: order by the number
+    mixed = [Path("epoch_999.png"), Path("epoch_0998.png")]
+    assert max(mixed, key=grid_epoch).name == "epoch_999.png"
 
 
 def test_default_job_writes_grids_checkpoint_and_metrics(tmp_path):

@@ -135,7 +135,7 @@ def main() -> None:
     last_epoch = max(map(grid_epoch, grids))
     for grid in grids:
         if grid_epoch(grid) == last_epoch:
-            shutil.copy(grid, out / grid.name.replace(f"_epoch_{last_epoch:03d}", "_final"))
+            shutil.copy(grid, out / f"{grid.stem.rsplit('_epoch_', 1)[0]}_final.png")
 
     classifier_file = work / "mnist_28px_1ch.pt"
     run(

@@ -14,19 +14,31 @@ from gan_lightning.atomic import atomic_path
 from gan_lightning.callbacks.image_logging import log_image
 from gan_lightning.ema import use_averages
 
+UNBOUNDED_LAST_EPOCH = 999_999
 
-def grid_stem(name: str, epoch: int) -> str:
-    return f"epoch_{epoch:03d}" if name == "samples" else f"{name}_epoch_{epoch:03d}"
+
+def grid_stem(name: str, epoch: int, last_epoch: int = 999) -> str:
+    """Pads the epoch to as many digits as the run's last epoch has (3 at least), so that a
+    name sort of one run's grids is their epoch order: ``epoch_0999`` before ``epoch_1000``."""
+    stem = f"epoch_{epoch:0{max(3, len(str(last_epoch)))}d}"
+    return stem if name == "samples" else f"{name}_{stem}"
 
 
 def grid_epoch(path: Path) -> int:
-    """The epoch a grid was written after. Order grids by it, not by name: the epoch is padded
-    to 3 digits only, so ``epoch_999`` sorts after ``epoch_1000`` by name."""
+    """The epoch a grid was written after. Order grids from different runs by it, not by name:
+    runs of different lengths pad their epochs to different widths."""
     return int(Path(path).stem.rsplit("_", 1)[-1])
 
 
+def last_epoch_of(trainer: pl.Trainer) -> int:
+    """The last epoch the trainer will run; a run bounded by steps alone gets the widest pad."""
+    max_epochs = trainer.max_epochs
+    return max_epochs - 1 if max_epochs is not None and max_epochs > 0 else UNBOUNDED_LAST_EPOCH
+
+
 class SampleGridCallback(pl.Callback):
-    """Writes ``<output_dir>/epoch_XXX.png`` (``<name>_epoch_XXX.png`` for extra grids).
+    """Writes ``<output_dir>/epoch_XXX.png`` (``<name>_epoch_XXX.png`` for extra grids), the epoch
+    padded to the digits of the run's last epoch (see ``grid_stem``).
 
     The module provides the images (``grid_images``), so each variant decides what a grid shows
     (one row per class for cGAN, input | translation | reconstruction for CycleGAN). Grids of
@@ -63,7 +75,7 @@ class SampleGridCallback(pl.Callback):
         grids = self.render(pl_module)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         for name, grid in grids.items():
-            path = self.output_dir / f"{grid_stem(name, epoch)}.png"
+            path = self.output_dir / f"{grid_stem(name, epoch, last_epoch_of(trainer))}.png"
             with atomic_path(path) as partial:  # a reader never sees a half-written PNG
                 save_image(grid, partial, format="png")
             log_image(trainer.loggers, f"samples/{name}", grid, step=trainer.global_step)
