@@ -212,3 +212,15 @@ def test_a_classifier_file_named_but_missing_fails_before_the_first_evaluation(d
     with pytest.raises(UserError, match="no feature classifier at"):
         metric.prepare(digits)
     assert not (tmp_path / "nope.pt").exists()  # named files are never trained on the fly
+
+
+def test_the_face_pixel_statistics_flag_copies_and_collapse():
+    from experiments.toolkit.celeba_pixel_stats import pooled, statistics
+
+    real = pooled(torch.rand(40, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1, 4)
+    copies = statistics(real, real.clone())
+    assert copies["nearest_real"] < 0.01 and copies["spread"] == pytest.approx(1)
+    collapsed = statistics(real, real[:1].repeat(40, 1))
+    assert collapsed["spread"] == 0 and collapsed["recall"] < 0.1
+    fresh = statistics(real[:20], real[20:])  # two halves of one distribution
+    assert 0.7 < fresh["nearest_real"] < 1.5 and 0.8 < fresh["spread"] < 1.2
