@@ -219,8 +219,10 @@ def test_the_face_pixel_statistics_flag_copies_and_collapse():
 
     real = pooled(torch.rand(40, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1, 4)
     copies = statistics(real, real.clone())
-    assert copies["nearest_real"] < 0.01 and copies["spread"] == pytest.approx(1)
+    assert copies["nearest_real"] < 0.01 and copies["copies"] == 1
+    assert copies["spread"] == pytest.approx(1)
     collapsed = statistics(real, real[:1].repeat(40, 1))
     assert collapsed["spread"] == 0 and collapsed["recall"] < 0.1
     fresh = statistics(real[:20], real[20:])  # two halves of one distribution
     assert 0.7 < fresh["nearest_real"] < 1.5 and 0.8 < fresh["spread"] < 1.2
+    assert fresh["copies"] < 0.1

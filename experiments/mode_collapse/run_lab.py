@@ -27,6 +27,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from gan_lightning.callbacks.sample_grid import grid_epoch
+
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 
@@ -258,9 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     for data in args.data:
         for remedy in args.remedies:
             run_dir = work / f"{data}_{remedy}_seed{first_seed}"
-            plots = sorted((run_dir / "samples").glob("*.png"))
+            plots = list((run_dir / "samples").glob("epoch_*.png"))
             if plots:
-                shutil.copyfile(plots[-1], args.out / f"{data}_{remedy}.png")
+                last = max(plots, key=grid_epoch)
+                shutil.copyfile(last, args.out / f"{data}_{remedy}.png")
 
     table = make_table(rows)
     failed = sum(r["status"] != "ok" for r in rows)

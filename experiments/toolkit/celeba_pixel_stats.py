@@ -1,38 +1,53 @@
-"""Numbers for CelebA runs on a machine without Inception weights: statistics in pixel space.
+"""Numbers for face runs on a machine without Inception weights: statistics in pixel space.
 
-    python experiments/toolkit/celeba_pixel_stats.py RUN_DIR [RUN_DIR ...] [--n 1000] [--size 16]
-        [--raw] [--out results.json]
+    python experiments/toolkit/celeba_pixel_stats.py RUN_DIR [RUN_DIR ...] [--n 1000]
+        [--sizes 8,16,32] [--reals 1000] [--raw] [--data-dir DIR] [--out results.json]
 
 Each run's ``checkpoints/last.ckpt`` draws ``--n`` faces (seed 0; the average of G when the run
-keeps one, ``--raw`` adds its raw G as a second row); the run's own data config gives the real
-faces, with the run's crop and resize. A first row scores the second half of the real faces
-against the first half: what a G that drew real faces would score (at half the set size).
-Real and fake are average-pooled to ``--size`` pixels a side and compared as vectors:
+keeps one, ``--raw`` adds its raw G as a second row). The real faces are the runs' own training
+set, read with their data config (crop and resize included; ``--data-dir`` where the folder has
+moved), at most ``--reals`` of them (a seeded subset). The runs must share that config. A first
+row scores one random half of the real faces against the other: what a G that drew real faces
+would score (at half the set size). Real and fake are average-pooled to each of ``--sizes``
+pixels a side and compared as vectors:
 
 - precision, recall (k=3), density, coverage (k=5): ``gan_lightning.metrics.fidelity``, the
   evaluation's functions, on these pixel vectors instead of a trained network's features;
 - ``nearest_real``: a fake's mean L2 distance to its nearest real face, against the reals' own
-  nearest-other-real distance (a ratio well under 1 would mean copies of training faces);
+  nearest-other-real distance; ``copies``: the share of fakes nearer to a real face than all
+  but 1% of the real faces are to their nearest other one (both well under 1 / above 0.01
+  would mean G reproduces training faces);
 - ``spread``: the fakes' mean pairwise L2 distance over the reals' (under 1: less varied).
 
 Pixel distances see colour, pose and layout, not whether a face looks right: these numbers say
-whether G covers the faces and copies none, not how good its faces are. No FID here.
+whether G covers the faces and copies them, not how good its faces are. No FID here. The output
+also summarises each run's logged D loss per epoch (``csv/metrics.csv``).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import statistics as stats
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
+from gan_lightning.atomic import atomic_path
 from gan_lightning.checkpoints import load_network
-from gan_lightning.metrics.fidelity import fidelity_diversity, nearest_distances
+from gan_lightning.commands import run_command
+from gan_lightning.errors import UserError
+from gan_lightning.evaluate import build_data
+from gan_lightning.metrics.fidelity import DENSITY_K, fidelity_diversity, nearest_distances
 from gan_lightning.sampling import Sampler
+
+BLOCK = 1024  # rows of a distance matrix at a time
 
 
 def pooled(images: Tensor, size: int) -> Tensor:
@@ -40,66 +55,132 @@ def pooled(images: Tensor, size: int) -> Tensor:
     return F.adaptive_avg_pool2d(images.float(), size).flatten(1)
 
 
-def real_faces(config) -> Tensor:
-    datamodule = instantiate(config.data)
-    datamodule.setup("fit")
-    items = [datamodule.train_set[i] for i in range(len(datamodule.train_set))]
+def real_faces(data: DictConfig, limit: int) -> Tensor:
+    train_set = build_data(data).train_set
+    chosen = range(len(train_set))
+    if len(train_set) > limit:
+        chosen = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(0))[:limit]
+    items = [train_set[int(i)] for i in chosen]
     return torch.stack([item[0] if isinstance(item, tuple) else item for item in items])
 
 
-def fake_faces(checkpoint: Path, n: int, ema: bool) -> tuple[Tensor, object]:
-    generator, config = load_network(checkpoint, "generator", ema)
+def fake_faces(generator: torch.nn.Module, config: DictConfig, n: int) -> Tensor:
     sampler = Sampler.from_config(generator, config)
     with torch.no_grad():
-        fakes = torch.cat([fake for fake, _ in sampler.batches(n, 250, 0, None)])
-    return fakes, config
+        return torch.cat([fake for fake, _ in sampler.batches(n, 250, 0, None)])
+
+
+def nearest_to(points: Tensor, others: Tensor) -> Tensor:
+    return torch.cat([torch.cdist(block, others).min(1).values for block in points.split(BLOCK)])
 
 
 def mean_pairwise(features: Tensor) -> float:
-    distances = torch.cdist(features, features)
+    total = sum(float(torch.cdist(block, features).sum()) for block in features.split(BLOCK))
     n = features.shape[0]
-    return float(distances.sum() / (n * (n - 1)))
+    return total / (n * (n - 1))
 
 
 def statistics(real: Tensor, fake: Tensor) -> dict[str, float]:
-    result = fidelity_diversity(real, fake)
-    real_nearest = nearest_distances(real, 1)[:, 0].mean()
-    fake_nearest = torch.cdist(fake, real).min(1).values.mean()
-    result["nearest_real"] = float(fake_nearest / real_nearest)
+    real_distances = nearest_distances(real, DENSITY_K)
+    result = fidelity_diversity(real, fake, real_distances=real_distances)
+    real_nearest = real_distances[:, 0]
+    fake_nearest = nearest_to(fake, real)
+    result["nearest_real"] = float(fake_nearest.mean() / real_nearest.mean())
+    result["copies"] = float((fake_nearest < real_nearest.quantile(0.01)).double().mean())
     result["spread"] = mean_pairwise(fake) / mean_pairwise(real)
     return result
 
 
-def main() -> None:
+def training_summary(run: Path) -> dict[str, float] | None:
+    """D's epoch loss over training, from the run's CSV log (None without one)."""
+    path = run / "csv" / "metrics.csv"
+    if not path.exists():
+        return None
+    with open(path, newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r.get("train/d_loss_epoch")]
+    if not rows:
+        return None
+    loss = [float(r["train/d_loss_epoch"]) for r in rows]
+    summary = {
+        "epochs": len(loss),
+        "d_loss_min": min(loss),
+        "d_loss_min_epoch": int(rows[loss.index(min(loss))]["epoch"]),
+        "d_loss_median": stats.median(loss),
+        "epochs_d_loss_below_0.1": sum(value < 0.1 for value in loss),
+    }
+    if rows[0].get("train/d_real_epoch") and rows[0].get("train/d_fake_epoch"):
+        gaps = [float(r["train/d_real_epoch"]) - float(r["train/d_fake_epoch"]) for r in rows]
+        summary["d_real_minus_d_fake_median"] = stats.median(gaps)
+    return summary
+
+
+def generators(run: Path, raw: bool) -> list[tuple[str, torch.nn.Module, DictConfig]]:
+    checkpoint = run / "checkpoints" / "last.ckpt"
+    if not checkpoint.exists():
+        raise UserError(f"{checkpoint} does not exist: give the folder of a finished run")
+    generator, config = load_network(checkpoint, "generator", ema=True)
+    if "latent_dim" not in config.model or config.model.get("num_classes"):
+        raise UserError(f"{checkpoint} is not an unconditional generator of latents: not scored")
+    found = [(run.name, generator, config)]
+    if raw and config.model.training.ema.decay is not None:
+        raw_generator = load_network(checkpoint, "generator", ema=False)[0]
+        found.append((f"{run.name} (raw G)", raw_generator, config))
+    return found
+
+
+def data_config(config: DictConfig, data_dir: str | None) -> DictConfig:
+    data = OmegaConf.create(OmegaConf.to_container(config.data, resolve=True))
+    if data_dir is not None:
+        data.data_dir = data_dir
+    return data
+
+
+def sizes(raw: str) -> list[int]:
+    try:
+        values = [int(part) for part in raw.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"give positive pixel sizes such as 8,16,32, not {raw!r}")
+    return values
+
+
+def main(argv: Sequence[str]) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
-    parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--size", type=int, default=16)
+    parser.add_argument("--n", type=int, default=1000, help="faces drawn per G")
+    parser.add_argument("--sizes", type=sizes, default=[16], help="pooled sizes, e.g. 8,16,32")
+    parser.add_argument("--reals", type=int, default=1000, help="at most this many real faces")
     parser.add_argument("--raw", action="store_true", help="also the raw G of averaged runs")
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
-    rows, reals = {}, None
-    for run in args.runs:
-        checkpoint = run / "checkpoints" / "last.ckpt"
-        if not checkpoint.exists():
-            raise SystemExit(f"error: {checkpoint} does not exist: give a finished run's folder")
-        for ema in (True, False) if args.raw else (True,):
-            fakes, config = fake_faces(checkpoint, args.n, ema)
-            if not ema and config.model.training.ema.decay is None:
-                continue  # no average: its raw G is the row above
-            if reals is None:
-                reals = pooled(real_faces(config), args.size)
-                half = reals.shape[0] // 2
-                reference = statistics(reals[:half], reals[half:])
-                rows["real faces: second half against the first"] = reference
-                print("reals", " ".join(f"{k} {v:.3f}" for k, v in reference.items()))
-            stats = statistics(reals, pooled(fakes, args.size))
-            name = run.name if ema else f"{run.name} (raw G)"
-            rows[name] = stats
-            print(name, " ".join(f"{k} {v:.3f}" for k, v in stats.items()), flush=True)
-    if args.out:
-        args.out.write_text(json.dumps(rows, indent=2) + "\n")
+    parser.add_argument("--data-dir", help="where the runs' face folder is now")
+    parser.add_argument("--out", type=Path, help="write the results here as JSON")
+    args = parser.parse_args(argv)
+    if args.n < 2 * DENSITY_K or args.reals < 4 * DENSITY_K:
+        parser.error(f"--n needs at least {2 * DENSITY_K} faces and --reals {4 * DENSITY_K}")
+    if args.out is not None and args.out.exists():
+        raise UserError(f"{args.out} exists: give another --out (results are not overwritten)")
+    rows = [row for run in args.runs for row in generators(run, args.raw)]
+    data = {OmegaConf.to_yaml(data_config(c, args.data_dir)) for _, _, c in rows}
+    if len(data) > 1:
+        raise UserError("the runs were trained on different data: score them in separate calls")
+    reals = real_faces(data_config(rows[0][2], args.data_dir), args.reals)
+    halves = torch.randperm(reals.shape[0], generator=torch.Generator().manual_seed(0)).chunk(2)
+    fakes = {name: fake_faces(g, config, args.n) for name, g, config in rows}
+    results: dict[str, Any] = {}
+    for size in args.sizes:
+        real = pooled(reals, size)
+        reference = statistics(real[halves[0]], real[halves[1]])
+        table = {"real faces: one half against the other": reference}
+        table |= {name: statistics(real, pooled(fake, size)) for name, fake in fakes.items()}
+        for name, values in table.items():
+            print(f"{size}x{size}", name, " ".join(f"{k} {v:.3f}" for k, v in values.items()))
+        results[f"{size}x{size}"] = table
+    results["training"] = {run.name: training_summary(run) for run in args.runs}
+    if args.out is not None:
+        with atomic_path(args.out) as partial:
+            partial.write_text(json.dumps(results, indent=2) + "\n")
+    return results
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)
