@@ -44,6 +44,7 @@ from gan_lightning.checkpoints import load_network
 from gan_lightning.commands import run_command
 from gan_lightning.errors import UserError
 from gan_lightning.evaluate import build_data
+from gan_lightning.generation import real_images
 from gan_lightning.metrics.fidelity import DENSITY_K, fidelity_diversity, nearest_distances
 from gan_lightning.sampling import Sampler
 
@@ -60,8 +61,7 @@ def real_faces(data: DictConfig, limit: int) -> Tensor:
     chosen = range(len(train_set))
     if len(train_set) > limit:
         chosen = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(0))[:limit]
-    items = [train_set[int(i)] for i in chosen]
-    return torch.stack([item[0] if isinstance(item, tuple) else item for item in items])
+    return torch.stack([real_images(train_set[int(i)]) for i in chosen])
 
 
 def fake_faces(generator: torch.nn.Module, config: DictConfig, n: int) -> Tensor:
@@ -80,14 +80,21 @@ def mean_pairwise(features: Tensor) -> float:
     return total / (n * (n - 1))
 
 
-def statistics(real: Tensor, fake: Tensor) -> dict[str, float]:
-    real_distances = nearest_distances(real, DENSITY_K)
+def real_reference(real: Tensor) -> tuple[Tensor, float]:
+    """What ``statistics`` needs of the real set alone: the same for every G scored on it."""
+    return nearest_distances(real, DENSITY_K), mean_pairwise(real)
+
+
+def statistics(
+    real: Tensor, fake: Tensor, reference: tuple[Tensor, float] | None = None
+) -> dict[str, float]:
+    real_distances, real_spread = reference or real_reference(real)
     result = fidelity_diversity(real, fake, real_distances=real_distances)
     real_nearest = real_distances[:, 0]
     fake_nearest = nearest_to(fake, real)
     result["nearest_real"] = float(fake_nearest.mean() / real_nearest.mean())
     result["copies"] = float((fake_nearest < real_nearest.quantile(0.01)).double().mean())
-    result["spread"] = mean_pairwise(fake) / mean_pairwise(real)
+    result["spread"] = mean_pairwise(fake) / real_spread
     return result
 
 
@@ -169,9 +176,13 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for size in args.sizes:
         real = pooled(reals, size)
-        reference = statistics(real[halves[0]], real[halves[1]])
-        table = {"real faces: one half against the other": reference}
-        table |= {name: statistics(real, pooled(fake, size)) for name, fake in fakes.items()}
+        table = {
+            "real faces: one half against the other": statistics(real[halves[0]], real[halves[1]])
+        }
+        reference = real_reference(real)
+        table |= {
+            name: statistics(real, pooled(fake, size), reference) for name, fake in fakes.items()
+        }
         for name, values in table.items():
             print(f"{size}x{size}", name, " ".join(f"{k} {v:.3f}" for k, v in values.items()))
         results[f"{size}x{size}"] = table
