@@ -40,6 +40,7 @@ TRANSLATION = ("model/training/augment=diffaugment", "model.training.augment.pol
 # The average of G does not change training, so the raw G of an EMA run is the row without it.
 EMA = ("model.training.ema.decay=0.999", "callbacks.evaluation.raw_generator=true")
 LAZY_R1 = ("model.training.r1_gamma=1", "model.training.r1_every=16")
+LAZY_R1_GAMMA3 = ("model.training.r1_gamma=3", "model.training.r1_every=16")  # the toolkit's gamma
 ROWS = {  # name -> (experiment, overrides)
     "baseline": ("limited_mnist_dcgan", ()),
     "diffaugment": ("limited_mnist_dcgan_diffaugment", ()),
@@ -63,9 +64,13 @@ ROWS = {  # name -> (experiment, overrides)
             *HINGE_SN,
             "model/training/augment=ada",
             "model.training.augment.policy=translation",
-            "model.training.r1_gamma=3",
-            "model.training.r1_every=16",
+            *LAZY_R1_GAMMA3,
         ),
+    ),
+    "hinge_sn_r1_gamma3": ("limited_mnist_dcgan", (*HINGE_SN, *LAZY_R1_GAMMA3)),
+    "hinge_sn_ada_r1_gamma3": (
+        "limited_mnist_dcgan",
+        (*HINGE_SN, "model/training/augment=ada", *LAZY_R1_GAMMA3),
     ),
     **{
         f"hinge_sn_diffaugment_r1_gamma{gamma}": (
