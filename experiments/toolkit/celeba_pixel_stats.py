@@ -6,10 +6,10 @@
 Each run's ``checkpoints/last.ckpt`` draws ``--n`` faces (seed 0; the average of G when the run
 keeps one, ``--raw`` adds its raw G as a second row). The real faces are the runs' own training
 set, read with their data config (crop and resize included; ``--data-dir`` where the folder has
-moved), at most ``--reals`` of them (a seeded subset). The runs must share that config. A first
-row scores one random half of the real faces against the other: what a G that drew real faces
-would score (at half the set size). Real and fake are average-pooled to each of ``--sizes``
-pixels a side and compared as vectors:
+moved), at most ``--reals`` of them (the subset ``data.limit`` would keep). The runs must share
+that config. A first row scores one random half of the real faces against the other: what a G
+that drew real faces would score (at half the set size). Real and fake are average-pooled to
+each of ``--sizes`` pixels a side and compared as vectors:
 
 - precision, recall (k=3), density, coverage (k=5): ``gan_lightning.metrics.fidelity``, the
   evaluation's functions, on these pixel vectors instead of a trained network's features;
@@ -42,6 +42,7 @@ from torch import Tensor
 from gan_lightning.atomic import atomic_path
 from gan_lightning.checkpoints import load_network
 from gan_lightning.commands import run_command
+from gan_lightning.data.loading import subset_indices
 from gan_lightning.errors import UserError
 from gan_lightning.evaluate import build_data
 from gan_lightning.generation import real_images
@@ -57,10 +58,9 @@ def pooled(images: Tensor, size: int) -> Tensor:
 
 
 def real_faces(data: DictConfig, limit: int) -> Tensor:
+    """The training faces, or the ``limit`` of them that ``data.limit=limit`` would keep."""
     train_set = build_data(data).train_set
-    chosen = range(len(train_set))
-    if len(train_set) > limit:
-        chosen = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(0))[:limit]
+    chosen = subset_indices(len(train_set), min(limit, len(train_set)))
     return torch.stack([real_images(train_set[int(i)]) for i in chosen])
 
 
