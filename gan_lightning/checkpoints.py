@@ -144,7 +144,14 @@ def load_networks(
     ``ema``: a generator the run averaged (``model.training.ema``) comes with the averaged
     weights, the ones its grids and evaluation showed; ``ema=False`` gives the raw G.
     """
-    checkpoint = load_checkpoint(path)
+    return networks_from(load_checkpoint(path), names, ema, str(path))
+
+
+def networks_from(
+    checkpoint: dict[str, Any], names: list[str] | None, ema: bool, source: str
+) -> tuple[dict[str, nn.Module], DictConfig]:
+    """``load_networks`` on a checkpoint already read (``source`` names it in errors), for
+    callers that want both the averaged and the raw G without reading the file twice."""
     config = OmegaConf.create(checkpoint[CHECKPOINT_KEY]["config"])
     stored = {key.split(".", 1)[0] for key in checkpoint["state_dict"]}
     available = [
@@ -159,7 +166,7 @@ def load_networks(
             if "generator_ab" in available:
                 hint = "; it is an image-to-image model: use python -m gan_lightning.translate"
             raise UserError(
-                f"{path} has no network model.{name} (it has {', '.join(available)}){hint}"
+                f"{source} has no network model.{name} (it has {', '.join(available)}){hint}"
             )
         network = instantiate(config.model[name])
         averaged = f"{AVERAGES_PREFIX}{name}."

@@ -17,7 +17,7 @@ from gan_lightning.metrics import fidelity
 from gan_lightning.metrics.base import EvaluationInputs
 from gan_lightning.metrics.classifier import DigitClassifier, classifier_path, save_classifier
 from gan_lightning.metrics.distances import ClassifierDistance, InceptionDistance
-from gan_lightning.metrics.fidelity import fidelity_diversity, nearest_distances
+from gan_lightning.metrics.fidelity import fidelity_diversity, nearest_distances, nearest_to
 from gan_lightning.metrics.selection import MetricSettings, applicable_metrics
 from gan_lightning.sampling import Sampler
 from tests.test_metrics import ReplayGenerator, signed
@@ -57,6 +57,8 @@ def test_hand_computed_example():
     )
     squared = torch.tensor([[1.0, 4.0], [1.0, 5.0], [4.0, 5.0], [9.0, 16.0]])
     torch.testing.assert_close(nearest_distances(real, 2) ** 2, squared)
+    # each fake's nearest real, from the fake-real squared distances above: 4, 1, 4
+    torch.testing.assert_close(nearest_to(fake, real) ** 2, torch.tensor([4.0, 1.0, 4.0]))
 
 
 def test_two_halves_of_one_real_sample_score_near_one():
@@ -97,6 +99,10 @@ def test_blocks_of_rows_give_the_same_answer(monkeypatch):
     assert fidelity_diversity(real, fake) == whole
     given = fidelity_diversity(real, fake, real_distances=nearest_distances(real, 5))
     assert given == whole
+    monkeypatch.setattr(fidelity, "BLOCK_ELEMENTS", 10**9)
+    nearest = nearest_to(fake, real)
+    monkeypatch.setattr(fidelity, "BLOCK_ELEMENTS", 7 * 300)
+    torch.testing.assert_close(nearest_to(fake, real), nearest)
 
 
 def test_too_few_samples_for_the_neighbour_count():

@@ -40,16 +40,20 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from gan_lightning.atomic import atomic_path
-from gan_lightning.checkpoints import load_network
+from gan_lightning.checkpoints import load_checkpoint, networks_from
 from gan_lightning.commands import run_command
 from gan_lightning.data.loading import subset_indices
 from gan_lightning.errors import UserError
 from gan_lightning.evaluate import build_data
 from gan_lightning.generation import real_images
-from gan_lightning.metrics.fidelity import DENSITY_K, fidelity_diversity, nearest_distances
+from gan_lightning.metrics.fidelity import (
+    DENSITY_K,
+    fidelity_diversity,
+    nearest_distances,
+    nearest_to,
+    row_blocks,
+)
 from gan_lightning.sampling import Sampler
-
-BLOCK = 1024  # rows of a distance matrix at a time
 
 
 def pooled(images: Tensor, size: int) -> Tensor:
@@ -70,12 +74,9 @@ def fake_faces(generator: torch.nn.Module, config: DictConfig, n: int) -> Tensor
         return torch.cat([fake for fake, _ in sampler.batches(n, 250, 0, None)])
 
 
-def nearest_to(points: Tensor, others: Tensor) -> Tensor:
-    return torch.cat([torch.cdist(block, others).min(1).values for block in points.split(BLOCK)])
-
-
 def mean_pairwise(features: Tensor) -> float:
-    total = sum(float(torch.cdist(block, features).sum()) for block in features.split(BLOCK))
+    blocks = row_blocks(features, len(features))
+    total = sum(float(torch.cdist(block, features).sum()) for _, block in blocks)
     n = features.shape[0]
     return total / (n * (n - 1))
 
@@ -125,13 +126,15 @@ def generators(run: Path, raw: bool) -> list[tuple[str, torch.nn.Module, DictCon
     checkpoint = run / "checkpoints" / "last.ckpt"
     if not checkpoint.exists():
         raise UserError(f"{checkpoint} does not exist: give the folder of a finished run")
-    generator, config = load_network(checkpoint, "generator", ema=True)
+    stored = load_checkpoint(checkpoint)
+    networks, config = networks_from(stored, ["generator"], True, str(checkpoint))
+    generator = networks["generator"]
     if "latent_dim" not in config.model or config.model.get("num_classes"):
         raise UserError(f"{checkpoint} is not an unconditional generator of latents: not scored")
     found = [(run.name, generator, config)]
     if raw and config.model.training.ema.decay is not None:
-        raw_generator = load_network(checkpoint, "generator", ema=False)[0]
-        found.append((f"{run.name} (raw G)", raw_generator, config))
+        raw = networks_from(stored, ["generator"], False, str(checkpoint))[0]["generator"]
+        found.append((f"{run.name} (raw G)", raw, config))
     return found
 
 

@@ -33,11 +33,18 @@ BLOCK_ELEMENTS = 2**22  # distances held at once: 16 MB in float32
 NAMES = ("precision", "recall", "density", "coverage")
 
 
-def _blocks(rows: Tensor, columns: int) -> Iterator[tuple[int, Tensor]]:
+def row_blocks(rows: Tensor, columns: int) -> Iterator[tuple[int, Tensor]]:
     """(first row, rows) in blocks of at most ``BLOCK_ELEMENTS / columns`` rows."""
     size = max(1, BLOCK_ELEMENTS // max(1, columns))
     for start in range(0, rows.shape[0], size):
         yield start, rows[start : start + size]
+
+
+def nearest_to(points: Tensor, others: Tensor) -> Tensor:
+    """(N,): each row of ``points``' distance to its nearest row of ``others``."""
+    return torch.cat(
+        [torch.cdist(block, others).min(1).values for _, block in row_blocks(points, len(others))]
+    )
 
 
 def _as_features(features: Tensor, what: str) -> Tensor:
@@ -55,7 +62,7 @@ def nearest_distances(features: Tensor, k: int) -> Tensor:
     if not 1 <= k < n:
         raise ValueError(f"the k-th nearest neighbour (k={k}) needs more than {k} samples, got {n}")
     parts = []
-    for start, block in _blocks(features, n):
+    for start, block in row_blocks(features, n):
         distances = torch.cdist(block, features)
         rows = torch.arange(block.shape[0])
         distances[rows, rows + start] = math.inf  # the point itself is no neighbour
@@ -89,7 +96,7 @@ def fidelity_diversity(
     in_balls = 0  # (fake, real ball) pairs with the fake inside (density)
     real_in_fake = torch.zeros(real.shape[0], dtype=torch.bool)  # recall
     covered = torch.zeros(real.shape[0], dtype=torch.bool)  # coverage
-    for start, block in _blocks(fake, real.shape[0]):
+    for start, block in row_blocks(fake, real.shape[0]):
         distances = torch.cdist(block, real)  # (block, N)
         in_real += int((distances <= real_precision).any(1).sum())
         inside = distances <= real_density
