@@ -133,8 +133,8 @@ def generators(run: Path, raw: bool) -> list[tuple[str, torch.nn.Module, DictCon
         raise UserError(f"{checkpoint} is not an unconditional generator of latents: not scored")
     found = [(run.name, generator, config)]
     if raw and config.model.training.ema.decay is not None:
-        raw = networks_from(stored, ["generator"], False, str(checkpoint))[0]["generator"]
-        found.append((f"{run.name} (raw G)", raw, config))
+        raw_networks = networks_from(stored, ["generator"], False, str(checkpoint))[0]
+        found.append((f"{run.name} (raw G)", raw_networks["generator"], config))
     return found
 
 
