@@ -21,7 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.loggers import WandbLogger
+from pytorch_lightning.loggers import CSVLogger, WandbLogger
 from pytorch_lightning.trainer.states import TrainerStatus
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
@@ -38,6 +38,7 @@ from gan_lightning.noise import quiet_known_noise
 from gan_lightning.precision import precision_arguments
 from gan_lightning.printing import print_config_tree
 from gan_lightning.renamed import upgrade_overrides
+from gan_lightning.training.lightning_adapter import keep_csv_rows_on_resume
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,10 @@ def train(cfg: DictConfig) -> float | None:
     if cadences:
         callbacks.append(EpochCadenceCheck(cadences))
     loggers = [build(c, f"logger.{k}") for k, c in (cfg.get("logger") or {}).items() if c]
+    if ckpt_path is not None:  # continue this folder's metrics.csv, as a requeued job must
+        for logger in loggers:
+            if isinstance(logger, CSVLogger):
+                keep_csv_rows_on_resume(logger)
     trainer: pl.Trainer = build(
         cfg.trainer,
         "trainer",

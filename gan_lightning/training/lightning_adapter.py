@@ -1,19 +1,27 @@
 """Every use of a private Lightning name, so that a Lightning upgrade touches this file only.
 
-Each function says what it needs from Lightning; ``tests/test_adversarial.py`` and
-``tests/test_performance.py`` fail when one of them stops doing it.
+Each function says what it needs from Lightning; ``tests/test_adversarial.py``,
+``tests/test_performance.py`` and ``tests/test_reliability.py`` fail when one of them stops
+doing it.
 """
 
 from __future__ import annotations
 
+import csv
+import os
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.plugins.precision import Precision
 from pytorch_lightning.profilers import PassThroughProfiler
 from pytorch_lightning.strategies import SingleDeviceStrategy
 from pytorch_lightning.utilities.model_helpers import is_overridden
 from torch import Tensor
+
+from gan_lightning.atomic import atomic_path
 
 # What Lightning dispatches around ``manual_backward`` and ``optimizer.step()`` besides the
 # backward and the step themselves (see ``dispatch_is_a_no_op``).
@@ -120,3 +128,41 @@ def stop_after_this_batch(trainer: pl.Trainer) -> None:
     """Stop as Lightning stops on SIGTERM: at the end of the current batch, agreed by every DDP
     rank, with ``SIGTERMException`` raised through the callbacks' ``on_exception``."""
     trainer._signal_connector.received_sigterm = True
+
+
+class _ResumedMetricsWriter(ExperimentWriter):
+    """A CSV writer that keeps the rows already in ``metrics.csv``, except those the resumed run
+    logs again: the ones at or after its first new step (logged after the checkpoint it resumed
+    from). Lightning's own writer deletes the file when it opens a folder that has one."""
+
+    def __init__(self, log_dir: str) -> None:
+        self._trim_pending = True
+        super().__init__(log_dir)
+
+    def _check_log_dir_exists(self) -> None:
+        """Where Lightning's writer deletes the old file; this one keeps it."""
+
+    def save(self) -> None:
+        if self._trim_pending and self.metrics:
+            self._trim_pending = False
+            if os.path.isfile(self.metrics_file_path):
+                self._keep_rows_before(min(int(row["step"]) for row in self.metrics))
+        super().save()
+
+    def _keep_rows_before(self, first_new_step: int) -> None:
+        path = Path(self.metrics_file_path)
+        with open(path, newline="") as handle:
+            reader = csv.DictReader(handle)
+            header = list(reader.fieldnames or [])
+            kept = [row for row in reader if int(row["step"]) < first_new_step]
+        with atomic_path(path) as partial, open(partial, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=header)
+            writer.writeheader()
+            writer.writerows(kept)
+        self.metrics_keys = header
+
+
+def keep_csv_rows_on_resume(logger: CSVLogger) -> None:
+    """Make a CSV logger continue the ``metrics.csv`` of the run folder it resumes in
+    (``ckpt_path=last``) instead of starting it afresh. Call before anything is logged."""
+    logger._experiment = _ResumedMetricsWriter(logger.log_dir)
