@@ -459,6 +459,8 @@ def test_a_resumed_csv_log_keeps_its_rows_before_the_first_new_step(tmp_path):
     for step in range(10):
         first.log_metrics({"loss": float(step)}, step=step)
     first.save()
+    with open(tmp_path / "csv" / "metrics.csv", "a") as handle:
+        handle.write("0.5")  # a row cut short when the process was killed: "loss" only
     resumed = logger()
     keep_csv_rows_on_resume(resumed)
     resumed.log_hyperparams({"lr": 1.0})  # opens the folder, as train.py does before fitting

@@ -154,12 +154,23 @@ class _ResumedMetricsWriter(ExperimentWriter):
         with open(path, newline="") as handle:
             reader = csv.DictReader(handle)
             header = list(reader.fieldnames or [])
-            kept = [row for row in reader if int(row["step"]) < first_new_step]
+            kept = [row for row in reader if _step_of(row) < first_new_step]
         with atomic_path(path) as partial, open(partial, "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=header)
             writer.writeheader()
             writer.writerows(kept)
         self.metrics_keys = header
+
+
+def _step_of(row: dict[str, Any]) -> float:
+    """A row's step; infinite (so dropped) for a line cut short by a killed process, which has
+    fewer fields than the header."""
+    if None in row.values():
+        return float("inf")
+    try:
+        return int(row["step"])
+    except ValueError:
+        return float("inf")
 
 
 def keep_csv_rows_on_resume(logger: CSVLogger) -> None:
