@@ -38,20 +38,23 @@ CYCLEGAN = (
 )
 
 
-def step_rows(run_dir: Path) -> list[tuple[int, str, str]]:
-    """(step, d_loss, g_loss) as logged, in the order of the run's CSV rows."""
+LOSSES = ("train/d_loss_step", "train/g_loss_step")
+
+
+def step_rows(run_dir: Path, keys: tuple[str, ...] = LOSSES) -> list[tuple]:
+    """(step, *values of keys) for every step row, in the order of the run's CSV."""
     (path,) = run_dir.rglob("metrics.csv")
     with open(path) as handle:
         return [
-            (int(row["step"]), row["train/d_loss_step"], row["train/g_loss_step"])
+            (int(row["step"]), *(row[k] for k in keys))
             for row in csv.DictReader(handle)
-            if row.get("train/d_loss_step")
+            if row.get(keys[0])
         ]
 
 
-def step_losses(run_dir: Path) -> dict[int, tuple[str, str]]:
-    """step -> (d_loss, g_loss) as logged."""
-    return {step: losses for step, *losses in step_rows(run_dir)}
+def step_losses(run_dir: Path, keys: tuple[str, ...] = LOSSES) -> dict[int, tuple[str, ...]]:
+    """step -> values of keys, as logged."""
+    return {step: tuple(values) for step, *values in step_rows(run_dir, keys)}
 
 
 def final_state(run_dir: Path) -> dict[str, torch.Tensor]:

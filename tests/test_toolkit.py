@@ -7,7 +7,6 @@ spectral norm, so every option meets every model it applies to.
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from tests.conftest import (
     write_unpaired,
 )
 from tests.test_adversarial import SHAPE, RecordingGAN, loader, make_gan
+from tests.test_reliability import LOSSES, step_losses
 from tests.test_stackgan import TINY as TINY_STACKGAN
 
 PENALTIES_AND_EMA = (
@@ -136,14 +136,7 @@ STATEFUL = (
 
 
 def losses_by_step(run_dir: Path) -> dict[int, tuple[str, ...]]:
-    rows = {}
-    for path in run_dir.rglob("metrics.csv"):
-        with open(path) as handle:
-            for row in csv.DictReader(handle):
-                if row.get("train/d_loss_step"):
-                    keys = ("train/d_loss_step", "train/g_loss_step", "train/augment_p_step")
-                    rows[int(row["step"])] = tuple(row[k] for k in keys)
-    return rows
+    return step_losses(run_dir, (*LOSSES, "train/augment_p_step"))
 
 
 @pytest.fixture(scope="module")

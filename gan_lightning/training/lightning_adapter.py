@@ -8,7 +8,6 @@ doing it.
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 from typing import Any
 
@@ -145,12 +144,13 @@ class _ResumedMetricsWriter(ExperimentWriter):
     def save(self) -> None:
         if self._trim_pending and self.metrics:
             self._trim_pending = False
-            if os.path.isfile(self.metrics_file_path):
-                self._keep_rows_before(min(int(row["step"]) for row in self.metrics))
+            self._keep_rows_before(min(int(row["step"]) for row in self.metrics))
         super().save()
 
     def _keep_rows_before(self, first_new_step: int) -> None:
         path = Path(self.metrics_file_path)
+        if not path.is_file():
+            return
         with open(path, newline="") as handle:
             reader = csv.DictReader(handle)
             header = list(reader.fieldnames or [])
