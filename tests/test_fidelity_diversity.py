@@ -232,3 +232,33 @@ def test_the_face_pixel_statistics_flag_copies_and_collapse():
     fresh = statistics(real[:20], real[20:])  # two halves of one distribution
     assert 0.7 < fresh["nearest_real"] < 1.5 and 0.8 < fresh["spread"] < 1.2
     assert fresh["copies"] < 0.1
+
+
+def test_the_face_pixel_statistics_score_against_the_faces_data_limit_held_out(tmp_path):
+    from omegaconf import OmegaConf
+
+    from experiments.toolkit.celeba_pixel_stats import real_faces
+    from gan_lightning.data.loading import subset_indices
+    from tests.conftest import write_faces
+
+    write_faces(tmp_path / "celeba" / "img_align_celeba", 30, size=(40, 48))
+    data = OmegaConf.create(
+        {
+            "_target_": "gan_lightning.data.celeba.CelebADataModule",
+            "data_dir": str(tmp_path),
+            "image_size": 8,
+            "crop_size": 40,
+            "loader": {"batch_size": 3, "num_workers": 0},
+            "limit": 6,
+            "limit_seed": 4,
+        }
+    )
+    whole = real_faces(OmegaConf.merge(data, {"limit": None}), 1000)
+    trained = subset_indices(30, 6, 4)
+    left_out = [i for i in range(30) if i not in set(trained.tolist())]
+    assert torch.equal(real_faces(data, 1000), whole[trained])
+    assert torch.equal(real_faces(data, 1000, held_out=True), whole[left_out])
+    with pytest.raises(UserError, match="--held-out needs runs trained with data.limit"):
+        real_faces(OmegaConf.merge(data, {"limit": None}), 1000, held_out=True)
+    with pytest.raises(UserError, match="leaves 18 of 30 faces out of training"):
+        real_faces(OmegaConf.merge(data, {"limit": 12}), 1000, held_out=True)

@@ -1,15 +1,17 @@
 """Numbers for face runs on a machine without Inception weights: statistics in pixel space.
 
     python experiments/toolkit/celeba_pixel_stats.py RUN_DIR [RUN_DIR ...] [--n 1000]
-        [--sizes 8,16,32] [--reals 1000] [--raw] [--data-dir DIR] [--out results.json]
+        [--sizes 8,16,32] [--reals 1000] [--raw] [--held-out] [--data-dir DIR]
+        [--out results.json]
 
 Each run's ``checkpoints/last.ckpt`` draws ``--n`` faces (seed 0; the average of G when the run
 keeps one, ``--raw`` adds its raw G as a second row). The real faces are the runs' own training
 set, read with their data config (crop and resize included; ``--data-dir`` where the folder has
-moved), at most ``--reals`` of them (the subset ``data.limit`` would keep). The runs must share
-that config. A first row scores one random half of the real faces against the other: what a G
-that drew real faces would score (at half the set size). Real and fake are average-pooled to
-each of ``--sizes`` pixels a side and compared as vectors:
+moved), at most ``--reals`` of them (the subset ``data.limit`` would keep); ``--held-out``
+compares with the faces that the runs' ``data.limit`` left out of training instead. The runs
+must share that config. A first row scores one random half of the real faces against the
+other: what a G that drew real faces would score (at half the set size). Real and fake are
+average-pooled to each of ``--sizes`` pixels a side and compared as vectors:
 
 - precision, recall (k=3), density, coverage (k=5): ``gan_lightning.metrics.fidelity``, the
   evaluation's functions, on these pixel vectors instead of a trained network's features;
@@ -38,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
+from torch.utils.data import Subset
 
 from gan_lightning.atomic import atomic_path
 from gan_lightning.checkpoints import load_checkpoint, networks_from
@@ -61,11 +64,25 @@ def pooled(images: Tensor, size: int) -> Tensor:
     return F.adaptive_avg_pool2d(images.float(), size).flatten(1)
 
 
-def real_faces(data: DictConfig, limit: int) -> Tensor:
-    """The training faces, or the ``limit`` of them that ``data.limit=limit`` would keep."""
-    train_set = build_data(data).train_set
-    chosen = subset_indices(len(train_set), min(limit, len(train_set)))
-    return torch.stack([real_images(train_set[int(i)]) for i in chosen])
+def real_faces(data: DictConfig, limit: int, held_out: bool = False) -> Tensor:
+    """The training faces, or the ``limit`` of them that ``data.limit=limit`` would keep. With
+    ``held_out``, the faces the runs' ``data.limit`` left out of training instead: whether G
+    draws faces it never saw, not just the ones it trained on."""
+    datamodule = build_data(data)
+    faces = datamodule.train_set
+    if held_out:
+        if data.get("limit") is None:
+            raise UserError("--held-out needs runs trained with data.limit (none held out here)")
+        whole = datamodule.whole_sets["images"]
+        trained = set(subset_indices(len(whole), data.limit, data.get("limit_seed", 0)).tolist())
+        faces = Subset(whole, [i for i in range(len(whole)) if i not in trained])
+        if len(faces) < 4 * DENSITY_K:
+            raise UserError(
+                f"data.limit={data.limit} leaves {len(faces)} of {len(whole)} faces out of "
+                f"training, too few to score against: drop --held-out"
+            )
+    chosen = subset_indices(len(faces), min(limit, len(faces)))
+    return torch.stack([real_images(faces[int(i)]) for i in chosen])
 
 
 def fake_faces(generator: torch.nn.Module, config: DictConfig, n: int) -> Tensor:
@@ -163,6 +180,11 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
     parser.add_argument("--reals", type=int, default=1000, help="at most this many real faces")
     parser.add_argument("--raw", action="store_true", help="also the raw G of averaged runs")
     parser.add_argument("--data-dir", help="where the runs' face folder is now")
+    parser.add_argument(
+        "--held-out",
+        action="store_true",
+        help="compare with the faces data.limit left out of training, not the training faces",
+    )
     parser.add_argument("--out", type=Path, help="write the results here as JSON")
     args = parser.parse_args(argv)
     if args.n < 2 * DENSITY_K or args.reals < 4 * DENSITY_K:
@@ -173,7 +195,7 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
     data = {OmegaConf.to_yaml(data_config(c, args.data_dir)) for _, _, c in rows}
     if len(data) > 1:
         raise UserError("the runs were trained on different data: score them in separate calls")
-    reals = real_faces(data_config(rows[0][2], args.data_dir), args.reals)
+    reals = real_faces(data_config(rows[0][2], args.data_dir), args.reals, args.held_out)
     halves = torch.randperm(reals.shape[0], generator=torch.Generator().manual_seed(0)).chunk(2)
     fakes = {name: fake_faces(g, config, args.n) for name, g, config in rows}
     results: dict[str, Any] = {}
