@@ -262,3 +262,23 @@ def test_the_face_pixel_statistics_score_against_the_faces_data_limit_held_out(t
         real_faces(OmegaConf.merge(data, {"limit": None}), 1000, held_out=True)
     with pytest.raises(UserError, match="leaves 18 of 30 faces out of training"):
         real_faces(OmegaConf.merge(data, {"limit": 12}), 1000, held_out=True)
+
+
+def test_d_memorisation_tells_a_memorising_d_from_one_that_generalises():
+    from experiments.toolkit.d_memorisation import discriminator_outputs, memorisation
+
+    trained = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
+    memorised = memorisation(trained, torch.tensor([-9.0, -8.0, 0.0]), logits=True)
+    assert memorised["unseen_below_training_median"] == 1
+    assert memorised["training_mean"] == 3 and memorised["unseen_mean"] == pytest.approx(-17 / 3)
+    assert memorised["training_mean_sigmoid"] == pytest.approx(float(torch.sigmoid(trained).mean()))
+    general = memorisation(trained, torch.tensor([1.0, 2.5, 3.5, 5.0]), logits=False)
+    assert general["unseen_below_training_median"] == 0.5 and "unseen_mean_sigmoid" not in general
+
+    torch.manual_seed(0)
+    layers = [nn.Flatten(), nn.Linear(12, 4), nn.BatchNorm1d(4), nn.Linear(4, 1)]
+    discriminator = nn.Sequential(*layers)  # a batch of 1 through BatchNorm needs eval mode
+    images = torch.randn(7, 3, 2, 2)
+    outputs = discriminator_outputs(discriminator, images, batch=3)  # batches of 3, 3, 1
+    assert not discriminator.training and outputs.shape == (7,)
+    assert torch.allclose(outputs, discriminator(images).flatten())

@@ -139,10 +139,22 @@ def training_summary(run: Path) -> dict[str, float] | None:
     return summary
 
 
-def generators(run: Path, raw: bool) -> list[tuple[str, torch.nn.Module, DictConfig]]:
+def run_checkpoint(run: Path) -> Path:
     checkpoint = run / "checkpoints" / "last.ckpt"
     if not checkpoint.exists():
         raise UserError(f"{checkpoint} does not exist: give the folder of a finished run")
+    return checkpoint
+
+
+def write_results(path: Path | None, results: dict[str, Any]) -> None:
+    """``results`` as JSON at ``path`` (nothing when None), written whole or not at all."""
+    if path is not None:
+        with atomic_path(path) as partial:
+            partial.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def generators(run: Path, raw: bool) -> list[tuple[str, torch.nn.Module, DictConfig]]:
+    checkpoint = run_checkpoint(run)
     stored = load_checkpoint(checkpoint)
     networks, config = networks_from(stored, ["generator"], True, str(checkpoint))
     generator = networks["generator"]
@@ -212,9 +224,7 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
             print(f"{size}x{size}", name, " ".join(f"{k} {v:.3f}" for k, v in values.items()))
         results[f"{size}x{size}"] = table
     results["training"] = {run.name: training_summary(run) for run in args.runs}
-    if args.out is not None:
-        with atomic_path(args.out) as partial:
-            partial.write_text(json.dumps(results, indent=2) + "\n")
+    write_results(args.out, results)
     return results
 
 
