@@ -282,3 +282,16 @@ def test_d_memorisation_tells_a_memorising_d_from_one_that_generalises():
     outputs = discriminator_outputs(discriminator, images, batch=3)  # batches of 3, 3, 1
     assert not discriminator.training and outputs.shape == (7,)
     assert torch.allclose(outputs, discriminator(images).flatten())
+
+
+def test_d_memorisation_refuses_runs_without_unseen_faces_or_with_labels(tmp_path):
+    from omegaconf import OmegaConf
+
+    from experiments.toolkit.d_memorisation import check_scorable
+
+    limited = OmegaConf.create({"data": {"limit": 128}, "model": {"latent_dim": 8}})
+    check_scorable(tmp_path, limited)  # an unconditional run on a subset: scorable
+    with pytest.raises(UserError, match="trained without data.limit: no face was held out"):
+        check_scorable(tmp_path, OmegaConf.merge(limited, {"data": {"limit": None}}))
+    with pytest.raises(UserError, match="is a conditional model"):
+        check_scorable(tmp_path, OmegaConf.merge(limited, {"model": {"num_classes": 10}}))

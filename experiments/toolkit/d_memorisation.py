@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 from hydra.utils import get_class
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from gan_lightning.checkpoints import load_checkpoint, networks_from
@@ -61,6 +61,14 @@ def memorisation(trained: Tensor, unseen: Tensor, logits: bool) -> dict[str, flo
     return result
 
 
+def check_scorable(run: Path, config: DictConfig) -> None:
+    """UserError unless ``run`` trained an unconditional D on a ``data.limit`` subset."""
+    if config.data.get("limit") is None:
+        raise UserError(f"{run} trained without data.limit: no face was held out, none to compare")
+    if config.model.get("num_classes"):
+        raise UserError(f"{run} is a conditional model: its D needs labels; not scored")
+
+
 def main(argv: Sequence[str]) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
@@ -76,6 +84,7 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
         networks, config = networks_from(
             load_checkpoint(checkpoint), ["discriminator"], False, str(checkpoint)
         )
+        check_scorable(run, config)
         data = data_config(config, args.data_dir)
         key = OmegaConf.to_yaml(data)
         if key not in faces:
