@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
-from torch.utils.data import Subset
+from torch.utils.data import Dataset, Subset
 
 from gan_lightning.atomic import atomic_path
 from gan_lightning.checkpoints import load_checkpoint, networks_from
@@ -64,25 +64,34 @@ def pooled(images: Tensor, size: int) -> Tensor:
     return F.adaptive_avg_pool2d(images.float(), size).flatten(1)
 
 
+def limit_split(data: DictConfig) -> tuple[Dataset, Dataset]:
+    """The faces the runs' ``data.limit`` trained on, and those it left out of training."""
+    if data.get("limit") is None:
+        raise UserError("--held-out needs runs trained with data.limit (none held out here)")
+    datamodule = build_data(data)
+    whole = datamodule.whole_sets["images"]
+    trained = set(subset_indices(len(whole), datamodule.limit, datamodule.limit_seed).tolist())
+    held_out = Subset(whole, [i for i in range(len(whole)) if i not in trained])
+    if len(held_out) < 4 * DENSITY_K:
+        raise UserError(
+            f"data.limit={data.limit} leaves {len(held_out)} of {len(whole)} faces out of "
+            f"training, too few to score against: drop --held-out"
+        )
+    return datamodule.train_set, held_out
+
+
+def stacked(faces: Dataset, limit: int) -> Tensor:
+    """At most ``limit`` of ``faces`` (the subset ``data.limit=limit`` would keep), stacked."""
+    chosen = subset_indices(len(faces), min(limit, len(faces)))
+    return torch.stack([real_images(faces[int(i)]) for i in chosen])
+
+
 def real_faces(data: DictConfig, limit: int, held_out: bool = False) -> Tensor:
     """The training faces, or the ``limit`` of them that ``data.limit=limit`` would keep. With
     ``held_out``, the faces the runs' ``data.limit`` left out of training instead: whether G
     draws faces it never saw, not just the ones it trained on."""
-    datamodule = build_data(data)
-    faces = datamodule.train_set
-    if held_out:
-        if data.get("limit") is None:
-            raise UserError("--held-out needs runs trained with data.limit (none held out here)")
-        whole = datamodule.whole_sets["images"]
-        trained = set(subset_indices(len(whole), data.limit, data.get("limit_seed", 0)).tolist())
-        faces = Subset(whole, [i for i in range(len(whole)) if i not in trained])
-        if len(faces) < 4 * DENSITY_K:
-            raise UserError(
-                f"data.limit={data.limit} leaves {len(faces)} of {len(whole)} faces out of "
-                f"training, too few to score against: drop --held-out"
-            )
-    chosen = subset_indices(len(faces), min(limit, len(faces)))
-    return torch.stack([real_images(faces[int(i)]) for i in chosen])
+    faces = limit_split(data)[1] if held_out else build_data(data).train_set
+    return stacked(faces, limit)
 
 
 def fake_faces(generator: torch.nn.Module, config: DictConfig, n: int) -> Tensor:

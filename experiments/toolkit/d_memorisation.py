@@ -34,8 +34,9 @@ from gan_lightning.losses import NonSaturatingLoss
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the repository
 from experiments.toolkit.celeba_pixel_stats import (  # noqa: E402
     data_config,
-    real_faces,
+    limit_split,
     run_checkpoint,
+    stacked,
     write_results,
 )
 
@@ -78,7 +79,7 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
     if args.out is not None and args.out.exists():
         raise UserError(f"{args.out} exists: give another --out (results are not overwritten)")
     results: dict[str, Any] = {}
-    faces: dict[str, tuple[Tensor, Tensor]] = {}
+    faces: dict[str, tuple[Tensor, ...]] = {}  # data config -> training, unseen faces
     for run in args.runs:
         checkpoint = run_checkpoint(run)
         networks, config = networks_from(
@@ -88,7 +89,7 @@ def main(argv: Sequence[str]) -> dict[str, Any]:
         data = data_config(config, args.data_dir)
         key = OmegaConf.to_yaml(data)
         if key not in faces:
-            faces[key] = (real_faces(data, 10**9), real_faces(data, 10**9, held_out=True))
+            faces[key] = tuple(stacked(part, len(part)) for part in limit_split(data))
         trained, unseen = faces[key]
         discriminator = networks["discriminator"]
         logits = issubclass(get_class(config.model.loss._target_), NonSaturatingLoss)  # + minimax
