@@ -260,7 +260,10 @@ def test_the_face_pixel_statistics_score_against_the_faces_data_limit_held_out(t
     assert torch.equal(real_faces(data, 1000, held_out=True), whole[left_out])
     with pytest.raises(UserError, match="--held-out needs runs trained with data.limit"):
         real_faces(OmegaConf.merge(data, {"limit": None}), 1000, held_out=True)
-    with pytest.raises(UserError, match="leaves 18 of 30 faces out of training"):
+    with pytest.raises(
+        UserError,
+        match="leaves 18 of 30 faces out of training, fewer than 20 .* smaller data.limit",
+    ):
         real_faces(OmegaConf.merge(data, {"limit": 12}), 1000, held_out=True)
 
 

@@ -75,7 +75,8 @@ def limit_split(data: DictConfig) -> tuple[Dataset, Dataset]:
     if len(held_out) < 4 * DENSITY_K:
         raise UserError(
             f"data.limit={data.limit} leaves {len(held_out)} of {len(whole)} faces out of "
-            f"training, too few to score against: drop --held-out"
+            f"training, fewer than {4 * DENSITY_K} to score against: use runs trained with a "
+            f"smaller data.limit"
         )
     return datamodule.train_set, held_out
 
