@@ -19,6 +19,7 @@ from typing import Any
 from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from gan_lightning.aliases import check_no_short_keys
 from gan_lightning.errors import UserError
 from gan_lightning.renamed import check_no_renamed_keys
 
@@ -34,6 +35,7 @@ FITTING_DATA = {
 
 def check_config(cfg: DictConfig) -> None:
     check_no_renamed_keys(cfg)
+    check_no_short_keys(cfg)
     _check_model_fits_data(cfg)
     for path, node in _target_nodes(cfg, ""):
         _check_node(path, node)

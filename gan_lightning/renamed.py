@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from gan_lightning.errors import UserError
+from gan_lightning.overrides import mapped_key, rewrite_keys
 
 log = logging.getLogger(__name__)
 
@@ -41,36 +42,19 @@ RENAMED_VALUES: dict[tuple[str, str], str] = {("design", "seed"): "course"}
 REMOVED_IN = "0.3"
 
 
-def _split_override(override: str) -> tuple[str, str, str]:
-    """``++model.d_steps=5`` -> (``++``, ``model.d_steps``, ``=5``)."""
-    prefix = override[: len(override) - len(override.lstrip("+~"))]
-    rest = override[len(prefix) :]
-    key, eq, value = rest.partition("=")
-    return prefix, key, eq + value
-
-
 def new_key(key: str) -> str | None:
     """The current name of a renamed key (or of a key under one), None if not renamed."""
-    for old, new in RENAMED_KEYS.items():
-        if key == old or key.startswith(old + "."):
-            return new + key[len(old) :]
-    return None
+    return mapped_key(key, RENAMED_KEYS)
 
 
 def upgrade_overrides(argv: list[str]) -> list[str]:
     """Command-line overrides with renamed keys rewritten, one deprecation line for each."""
-    upgraded = []
-    for arg in argv:
-        prefix, key, value = _split_override(arg)
-        current = new_key(key) if not arg.startswith("-") else None
-        if current is None:
-            upgraded.append(arg)
-            continue
+    upgraded, changed = rewrite_keys(argv, new_key)
+    for old, new in changed:
         print(
-            f"deprecated: {key} is now {current} (the old name stops working in {REMOVED_IN})",
+            f"deprecated: {old} is now {new} (the old name stops working in {REMOVED_IN})",
             file=sys.stderr,
         )
-        upgraded.append(f"{prefix}{current}{value}")
     return upgraded
 
 

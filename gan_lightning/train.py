@@ -26,6 +26,7 @@ from pytorch_lightning.trainer.states import TrainerStatus
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
+from gan_lightning.aliases import expand_short_keys
 from gan_lightning.callbacks.cadence import EpochCadenceCheck
 from gan_lightning.callbacks.interruption import InterruptionCheckpoint
 from gan_lightning.callbacks.sample_grid import SampleGridCallback
@@ -266,8 +267,9 @@ def main(cfg: DictConfig) -> float | None:
 
 def cli() -> None:
     """``python -m gan_lightning`` and the ``gan-lightning`` script: renamed keys are
-    upgraded and the run folder checked before Hydra sees the command line."""
-    sys.argv[1:] = upgrade_overrides(sys.argv[1:])
+    upgraded, short toolkit names expanded and the run folder checked before Hydra sees the
+    command line."""
+    sys.argv[1:] = expand_short_keys(upgrade_overrides(sys.argv[1:]))
     check_run_dir(sys.argv[1:])
     main()
 
