@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO_ROOT
 
 PAGES = REPO_ROOT / "docs" / "pages"
@@ -92,16 +94,25 @@ def test_every_command_has_its_page():
         assert command in pages[page], f"{command} is not in {page}"
 
 
-def test_the_config_reference_lists_every_key_with_its_default_and_comment():
+@pytest.fixture(scope="module")
+def reference_page() -> str:
+    """The generated config reference page (composing every model takes seconds: made once)."""
+    sys.path.insert(0, str(REPO_ROOT / "docs"))
+    from config_reference import markdown
+
+    return markdown()
+
+
+def test_the_config_reference_lists_every_key_with_its_default_and_comment(reference_page):
     """Every leaf key a run composes is a row of the generated reference page, with the comment
     its YAML file gives it; a file's opening comment describes the file, not its first key."""
     from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
 
     sys.path.insert(0, str(REPO_ROOT / "docs"))
-    from config_reference import file_comments, flatten, markdown
+    from config_reference import file_comments, flatten
 
-    page = markdown()
+    page = reference_page
     assert "| `model.training.r1_every` | `1` | lazy R1: every k-th D update" in page
     assert "| `data.limit` | `null` | train on a fixed subset of this many images" in page
     assert "| `seed` | `42` | seed for torch" in page
@@ -115,3 +126,29 @@ def test_the_config_reference_lists_every_key_with_its_default_and_comment():
     for group in ("model", "data", "trainer", "callbacks", "logger"):
         for key, _ in flatten(values[group], group):
             assert f"| `{key}` |" in page, f"{key} is not in the config reference"
+
+
+def test_every_key_the_docs_set_is_a_key_of_the_config(reference_page):
+    """A ``key=value`` written in the docs, the README or a report names a key some run composes
+    (or a short name for one): renaming a key without its docs fails here."""
+    from gan_lightning.aliases import full_key
+
+    known = set(re.findall(r"\| `([^`]+)` \|", reference_page))
+    setting = re.compile(
+        r"(?<![\w.+~/$-])((?:model|data|trainer|callbacks|logger|metrics|paths)\.[A-Za-z_][\w.]*)="
+    )
+    deliberately_wrong = {"model.lrr"}  # the bad-input page's example of a key that does not exist
+    texts = [
+        *PAGES.rglob("*.md"),
+        REPO_ROOT / "README.md",
+        *REPO_ROOT.glob("experiments/*/README.md"),
+    ]
+    unknown = set()
+    for text in texts:
+        for key in setting.findall(text.read_text()):
+            full = full_key(key) or key
+            if full in known or any(k.startswith(full + ".") for k in known):
+                continue
+            if key not in deliberately_wrong:
+                unknown.add(f"{key} ({text.relative_to(REPO_ROOT)})")
+    assert not unknown, f"keys the docs set that no config has: {', '.join(sorted(unknown))}"
