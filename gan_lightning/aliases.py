@@ -1,9 +1,9 @@
 """Short command-line names for the shared step's toolkit options.
 
 The toolkit's options live in ``model.training`` so that every variant gets them without a
-constructor argument of its own; papers and most users say
-``model.r1_gamma`` or ``model/augment=diffaugment``. On the command line both spellings work;
-a config file uses the full one and is told so in one line.
+constructor argument of its own; ``model.r1_gamma`` or ``model/augment=diffaugment`` is
+shorter to type. On the command line both spellings work; a config file uses the full one,
+and a short key under ``model`` there is one error line naming it.
 """
 
 from __future__ import annotations
@@ -23,8 +23,14 @@ SHORT_GROUPS: dict[str, str] = {"model/augment": "model/training/augment"}
 
 
 def full_key(key: str) -> str | None:
-    """The full name of a short key, group or key under one; None if ``key`` is not short."""
-    return SHORT_GROUPS.get(key) or mapped_key(key, SHORT_KEYS)
+    """The full name of a short key, group or key under one; None if ``key`` is not short.
+
+    A group chosen into another package (``model/augment@pkg``) keeps its package.
+    """
+    group, at, package = key.partition("@")
+    if group in SHORT_GROUPS:
+        return SHORT_GROUPS[group] + at + package
+    return mapped_key(key, SHORT_KEYS)
 
 
 def expand_short_keys(argv: list[str]) -> list[str]:
@@ -33,7 +39,8 @@ def expand_short_keys(argv: list[str]) -> list[str]:
 
 
 def check_no_short_keys(cfg: Any) -> None:
-    """A config file (an experiment, a user's model file) that set a short name."""
+    """Raise one UserError line when a config file (or a dict override of ``model``) sets a
+    short name: Hydra would merge it as a key no constructor takes."""
     model = cfg.get("model") if hasattr(cfg, "get") else None
     if model is None or not hasattr(model, "keys"):
         return
@@ -41,6 +48,6 @@ def check_no_short_keys(cfg: Any) -> None:
         name = short.partition(".")[2]
         if name in model.keys():
             raise UserError(
-                f"config key {short} is written {full} in a config file "
-                f"(the short name works on the command line only)"
+                f"config key {short}: write {full} in a config file or a dict override "
+                f"(the short name works for single keys on the command line only)"
             )

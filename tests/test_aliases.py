@@ -18,6 +18,7 @@ def test_short_names_are_written_out_and_everything_else_is_kept():
         "model.r1_gamma=3",
         "++model.ema.decay=0.999",
         "model/augment=diffaugment",
+        "model/augment@model.training.augment=ada",
         "model.augment.policy=translation",
         "~model.gp_weight",
         "model.gp_one_sided=true",
@@ -31,6 +32,7 @@ def test_short_names_are_written_out_and_everything_else_is_kept():
         "model.training.r1_gamma=3",
         "++model.training.ema.decay=0.999",
         "model/training/augment=diffaugment",
+        "model/training/augment@model.training.augment=ada",
         "model.training.augment.policy=translation",
         "~model.training.gp_weight",
         "model.training.gp_one_sided=true",
@@ -44,7 +46,9 @@ def test_short_names_are_written_out_and_everything_else_is_kept():
 
 def test_a_config_file_with_a_short_name_is_one_line_naming_the_full_one():
     cfg = OmegaConf.create({"model": {"r1_gamma": 3, "training": {}}, "data": {}})
-    with pytest.raises(UserError, match=r"^config key model.r1_gamma is written model.training"):
+    with pytest.raises(
+        UserError, match=r"^config key model.r1_gamma: write model.training.r1_gamma in a config"
+    ):
         check_config(cfg)
     check_no_short_keys(OmegaConf.create({"model": {"training": {"r1_gamma": 3}}}))
 

@@ -143,12 +143,16 @@ def test_every_key_the_docs_set_is_a_key_of_the_config(reference_page):
         REPO_ROOT / "README.md",
         *REPO_ROOT.glob("experiments/*/README.md"),
     ]
-    unknown = set()
+    unknown, checked = set(), set()
     for text in texts:
         for key in setting.findall(text.read_text()):
+            checked.add(key)
             full = full_key(key) or key
             if full in known or any(k.startswith(full + ".") for k in known):
                 continue
             if key not in deliberately_wrong:
                 unknown.add(f"{key} ({text.relative_to(REPO_ROOT)})")
+    assert len(checked) > 50, (
+        f"only {len(checked)} keys found: has the pattern or the layout changed?"
+    )
     assert not unknown, f"keys the docs set that no config has: {', '.join(sorted(unknown))}"
