@@ -94,6 +94,15 @@ def test_every_command_has_its_page():
         assert command in pages[page], f"{command} is not in {page}"
 
 
+def written_docs() -> list[Path]:
+    """The pages, the README and the experiments' reports: every text a user copies from."""
+    return [
+        *PAGES.rglob("*.md"),
+        REPO_ROOT / "README.md",
+        *REPO_ROOT.glob("experiments/*/README.md"),
+    ]
+
+
 @pytest.fixture(scope="module")
 def reference_page() -> str:
     """The generated config reference page (composing every model takes seconds: made once)."""
@@ -138,13 +147,8 @@ def test_every_key_the_docs_set_is_a_key_of_the_config(reference_page):
         r"(?<![\w.+~/$-])((?:model|data|trainer|callbacks|logger|metrics|paths)\.[A-Za-z_][\w.]*)="
     )
     deliberately_wrong = {"model.lrr"}  # the bad-input page's example of a key that does not exist
-    texts = [
-        *PAGES.rglob("*.md"),
-        REPO_ROOT / "README.md",
-        *REPO_ROOT.glob("experiments/*/README.md"),
-    ]
     unknown, checked = set(), set()
-    for text in texts:
+    for text in written_docs():
         for key in setting.findall(text.read_text()):
             checked.add(key)
             full = full_key(key) or key
@@ -162,14 +166,14 @@ def test_every_config_choice_the_docs_make_is_a_config_file():
     """``experiment=...``, ``model/loss=...`` and the like written in the docs, the README or a
     report name a file under conf/ (short group names expanded): renaming an experiment or an
     option without its docs fails here."""
-    from gan_lightning.aliases import full_key
+    from gan_lightning.aliases import SHORT_GROUPS, full_key
 
     groups = sorted(
         {
             str(p.parent.relative_to(REPO_ROOT / "conf"))
             for p in (REPO_ROOT / "conf").rglob("*/**/*.yaml")
         }
-        | {"model/augment"},
+        | set(SHORT_GROUPS),
         key=len,
         reverse=True,
     )
@@ -180,13 +184,8 @@ def test_every_config_choice_the_docs_make_is_a_config_file():
         "model=foo",  # the bad-input page's example of an option that does not exist
         "model=mode_seeking",  # the add-your-own-gan page's variant, in the reader's folder
     }
-    texts = [
-        *PAGES.rglob("*.md"),
-        REPO_ROOT / "README.md",
-        *REPO_ROOT.glob("experiments/*/README.md"),
-    ]
     unknown, checked = set(), set()
-    for text in texts:
+    for text in written_docs():
         for group, option in choice.findall(text.read_text()):
             checked.add(f"{group}={option}")
             path = REPO_ROOT / "conf" / (full_key(group) or group) / f"{option}.yaml"
