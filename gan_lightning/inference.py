@@ -1,7 +1,8 @@
 """Which command runs a checkpoint, and how: one table of model variants for ``sample``,
 ``translate`` and ``evaluate``, keyed by the variant a checkpoint records
-(``checkpoint["gan_lightning"]["variant"]``), so a new variant is one line here and every command
-refuses the variants it does not run in one line that names the command that does."""
+(``checkpoint["gan_lightning"]["variant"]``, or the nearest of its base classes), so a new
+variant is one line here and every command refuses the variants it does not run in one line that
+names the command that does."""
 
 from __future__ import annotations
 
@@ -43,20 +44,29 @@ def checkpoint_extras(path: str | Path) -> dict[str, Any]:
     return load_checkpoint(path)[CHECKPOINT_KEY]
 
 
+def known_variant(extras: dict[str, Any]) -> Inference | None:
+    """How to run the checkpoint's variant or, for a class of the user's own, its nearest base
+    class in ``VARIANTS`` (a subclass of ``TemplateGAN`` samples as one); None: neither."""
+    for name in [extras.get("variant"), *extras.get("variant_bases", [])]:
+        if str(name) in VARIANTS:
+            return VARIANTS[str(name)]
+    return None
+
+
 def variant_kind(extras: dict[str, Any]) -> str | None:
     """The kind of the checkpoint's variant (LATENT, TEXT, UNPAIRED, PAIRED); None: unknown."""
-    use = VARIANTS.get(str(extras.get("variant")))
+    use = known_variant(extras)
     return None if use is None else use.kind
 
 
 def inference_kind(command: str, path: str | Path, extras: dict[str, Any]) -> str:
     """The kind ``command`` runs the checkpoint at ``path`` as; one line when it does not."""
     variant = extras.get("variant")
-    use = VARIANTS.get(str(variant))
+    use = known_variant(extras)
     if use is None:
         raise UserError(
             f"{path} is a {variant} checkpoint; sample and translate run "
-            f"{', '.join(VARIANTS)} checkpoints"
+            f"{', '.join(VARIANTS)} checkpoints and those of their subclasses"
         )
     if use.command != command:
         raise UserError(f"{path} {_USE_INSTEAD[use.command]}")

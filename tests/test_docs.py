@@ -52,6 +52,8 @@ def test_the_add_your_own_gan_page_runs_as_written(tmp_path):
         rows = [row for row in csv.DictReader(handle) if row.get("train/mode_seeking_step")]
     assert rows and all(float(row["train/mode_seeking_step"]) > 0 for row in rows)
     assert (tmp_path / "outputs" / "mode_seeking" / "checkpoints" / "last.ckpt").is_file()
+    # sample runs the variant as its packaged base class
+    assert len(list((tmp_path / "outputs" / "mode_seeking_samples").glob("sample_*.png"))) == 64
 
 
 GROUPS = [

@@ -129,6 +129,16 @@ def test_a_checkpoint_of_another_command_or_an_unknown_variant_is_one_line():
     assert variant_kind({"variant": "Pix2Pix"}) == "paired" and variant_kind({}) is None
 
 
+def test_a_variant_of_the_users_own_runs_as_its_nearest_base_class_in_the_package():
+    path = Path("run.ckpt")
+    subclass = {"variant": "ModeSeekingGAN", "variant_bases": ["TemplateGAN", "AdversarialModule"]}
+    assert inference_kind("sample", path, subclass) == "latent"
+    paired = {"variant": "MyPix2Pix", "variant_bases": ["Pix2Pix", "AdversarialModule"]}
+    assert variant_kind(paired) == "paired"
+    with pytest.raises(UserError, match=r"is a MyPix2Pix checkpoint; sample and translate"):
+        inference_kind("sample", path, {**paired, "variant_bases": ["AdversarialModule"]})
+
+
 def test_captions_become_token_ids_or_sentence_vectors():
     words = ["<pad>", "<unk>", "a", "seven"]
     unknown = []

@@ -3,8 +3,9 @@
 A variant owns its networks and says what D's and G's losses are; the shared step
 (``models/adversarial.py``) does the rest: optimizers, the D/G alternation, clipping, the
 non-finite guard, logging, checkpoints, AMP and DDP. Train it with
-``python -m gan_lightning model=template`` (``conf/model/template.yaml``); one line in
-``gan_lightning/inference.py``'s ``VARIANTS`` lets ``sample`` and ``evaluate`` run its checkpoints.
+``python -m gan_lightning model=template`` (``conf/model/template.yaml``). ``sample`` and
+``evaluate`` run the checkpoints of a subclass as this class's; a copy needs its own line in
+``gan_lightning/inference.py``'s ``VARIANTS``.
 """
 
 from __future__ import annotations

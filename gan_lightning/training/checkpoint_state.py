@@ -38,6 +38,8 @@ class CheckpointState:
         return {
             "version": __version__,
             "variant": type(module).__name__,
+            # a variant defined outside the package is run as the nearest one inside it
+            "variant_bases": [base.__name__ for base in type(module).__mro__[1:]],
             "config": module.run_config,
             "d_updates_since_g": module.d_updates_since_g,
             "skipped_updates": module.guard.skipped_updates,
