@@ -23,6 +23,7 @@ from gan_lightning.inference import (
     PAIRED,
     UNPAIRED,
     checkpoint_extras,
+    unknown_variant,
     variant_kind,
 )
 from gan_lightning.metrics.base import EvaluationInputs, is_image_data
@@ -82,7 +83,10 @@ def _data_config(cfg: DictConfig, run_config: DictConfig, argv: Sequence[str]) -
 def evaluate(cfg: DictConfig, argv: Sequence[str]) -> dict[str, Any]:
     if not cfg.ckpt:
         raise UserError("give a checkpoint: ckpt=PATH (or train_features data=...)")
-    kind = variant_kind(checkpoint_extras(cfg.ckpt))
+    extras = checkpoint_extras(cfg.ckpt)
+    kind = variant_kind(extras)
+    if kind is None:
+        raise unknown_variant(cfg.ckpt, extras)
     networks, run_config = load_networks(cfg.ckpt, ema=bool(cfg.get("ema", True)))
     data_cfg = _data_config(cfg, run_config, argv)
     datamodule = build_data(data_cfg)
@@ -97,7 +101,7 @@ def evaluate(cfg: DictConfig, argv: Sequence[str]) -> dict[str, Any]:
         metrics = [build_metric(str(cfg.metric), settings, data_kind)]
     if not metrics:
         raise UserError("no metric applies: " + "; ".join(skipped))
-    inputs = _inputs(cfg, kind, networks, run_config, datamodule)
+    inputs = _inputs(cfg, kind, networks, run_config, datamodule, extras.get("latent"))
     for metric in metrics:
         metric.check(inputs)
         metric.prepare(datamodule)  # e.g. the digit classifier, trained once on first use
@@ -126,7 +130,12 @@ def evaluate(cfg: DictConfig, argv: Sequence[str]) -> dict[str, Any]:
 
 
 def _inputs(
-    cfg: DictConfig, kind: str | None, networks: dict[str, Any], run_config: Any, datamodule: Any
+    cfg: DictConfig,
+    kind: str | None,
+    networks: dict[str, Any],
+    run_config: Any,
+    datamodule: Any,
+    latent: dict[str, Any] | None,
 ) -> Inputs:
     """What the metrics score: the translations of the held-out pairs (Pix2Pix), of both test
     sets (CycleGAN), or ``n`` samples of the generator."""
@@ -140,7 +149,7 @@ def _inputs(
         return TranslationInputs(translators, datamodule, batch_size, seed)
     if "generator" not in networks:
         raise UserError(f"{cfg.ckpt} has no generator to score")
-    sampler = Sampler.from_config(networks["generator"], run_config)
+    sampler = Sampler.from_config(networks["generator"], run_config, latent)
     inputs = EvaluationInputs(sampler, datamodule, int(cfg.n), batch_size, seed)
     _check_shapes(sampler, datamodule, inputs)
     return inputs

@@ -59,15 +59,18 @@ def variant_kind(extras: dict[str, Any]) -> str | None:
     return None if use is None else use.kind
 
 
+def unknown_variant(path: str | Path, extras: dict[str, Any]) -> UserError:
+    return UserError(
+        f"{path} is a {extras.get('variant')} checkpoint; sample, translate and evaluate run "
+        f"{', '.join(VARIANTS)} checkpoints and those of their subclasses"
+    )
+
+
 def inference_kind(command: str, path: str | Path, extras: dict[str, Any]) -> str:
     """The kind ``command`` runs the checkpoint at ``path`` as; one line when it does not."""
-    variant = extras.get("variant")
     use = known_variant(extras)
     if use is None:
-        raise UserError(
-            f"{path} is a {variant} checkpoint; sample and translate run "
-            f"{', '.join(VARIANTS)} checkpoints and those of their subclasses"
-        )
+        raise unknown_variant(path, extras)
     if use.command != command:
         raise UserError(f"{path} {_USE_INSTEAD[use.command]}")
     return use.kind

@@ -138,7 +138,7 @@ def generate_images(args: SampleArgs, extras: dict[str, Any]) -> tuple[Tensor, i
             f"{args.ckpt} is a {extras.get('variant')} checkpoint"
         )
     generator, config = load_network(args.ckpt, "generator", args.ema)
-    sampler = Sampler.from_config(generator.to(inference_device()), config)
+    sampler = Sampler.from_config(generator.to(inference_device()), config, extras.get("latent"))
     sampler.truncation = args.truncation
     try:
         return generate(sampler, args)

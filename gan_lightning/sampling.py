@@ -45,6 +45,19 @@ def slerp(a: Tensor, b: Tensor, steps: int) -> Tensor:
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
+def latent_settings(module: Any) -> dict[str, Any]:
+    """What a generating module feeds G (latent size and distribution, number of classes), as
+    the evaluation callback reads it and checkpoints record it; {} for a module without latents
+    (CycleGAN, Pix2Pix). A subclass that sets these as class attributes is sampled as it trained."""
+    if not hasattr(module, "latent_dim"):
+        return {}
+    return {
+        "latent_dim": int(module.latent_dim),
+        "latent_distribution": str(getattr(module, "latent_distribution", "normal")),
+        "num_classes": int(getattr(module, "num_classes", 0) or 0),
+    }
+
+
 @dataclass
 class Sampler:
     generator: nn.Module
@@ -54,8 +67,13 @@ class Sampler:
     truncation: float | None = None
 
     @classmethod
-    def from_config(cls, generator: nn.Module, config: Any) -> Sampler:
-        """From a network rebuilt by ``checkpoints.load_network`` and its run config."""
+    def from_config(
+        cls, generator: nn.Module, config: Any, latent: dict[str, Any] | None = None
+    ) -> Sampler:
+        """From a network rebuilt by ``checkpoints.load_network`` and the latent settings its
+        checkpoint records, or (checkpoints without them) its run config."""
+        if latent:
+            return cls(generator, **latent)
         model = config.model
         return cls(
             generator,

@@ -6,7 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
+from gan_lightning import __version__
+from gan_lightning.checkpoints import CHECKPOINT_KEY
+from gan_lightning.inference import VARIANTS
 from tests.conftest import run_cli
 
 
@@ -148,3 +152,14 @@ def test_evaluate_without_checkpoint_or_with_a_bad_one(tmp_path):
     bogus.write_text("not a checkpoint")
     result = command("evaluate", f"ckpt={bogus}", cwd=tmp_path)
     assert result.returncode == 2 and "not a loadable checkpoint" in result.stderr
+    # a variant neither in the package nor a subclass of one is refused, not scored as a GAN
+    unknown = tmp_path / "wgan.ckpt"
+    extras = {"version": __version__, "variant": "WGAN", "variant_bases": ["AdversarialModule"]}
+    torch.save({"state_dict": {}, CHECKPOINT_KEY: {**extras, "config": {"model": {}}}}, unknown)
+    result = command("evaluate", f"ckpt={unknown}", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {unknown} is a WGAN checkpoint; sample, translate and evaluate run "
+        + ", ".join(VARIANTS)
+        + " checkpoints and those of their subclasses"
+    ]

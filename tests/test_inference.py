@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from omegaconf import OmegaConf
 from torch import nn
 
 import gan_lightning.models
@@ -21,8 +22,12 @@ from gan_lightning.inference import VARIANTS, inference_kind, variant_kind
 from gan_lightning.metrics.distances import InceptionDistance
 from gan_lightning.metrics.paired import PairedDistance
 from gan_lightning.metrics.translation import CycleReconstruction, TranslationDistance
+from gan_lightning.models.adversarial import TrainingOptions
+from gan_lightning.models.template import TemplateGAN
 from gan_lightning.sample import SampleArgs
+from gan_lightning.sampling import Sampler, latent_settings
 from gan_lightning.text import SentenceEmbeddings, encode_captions
+from gan_lightning.training.checkpoint_state import variant_bases
 from gan_lightning.translate import TranslateArgs
 from tests.conftest import REPO_ROOT
 
@@ -124,7 +129,7 @@ def test_a_checkpoint_of_another_command_or_an_unknown_variant_is_one_line():
         inference_kind("sample", path, {"variant": "CycleGAN"})
     with pytest.raises(UserError, match=r"^run.ckpt is not an image-to-image model; draw sampl"):
         inference_kind("translate", path, {"variant": "ConditionalGAN"})
-    with pytest.raises(UserError, match=r"^run.ckpt is a WGAN checkpoint; sample and translate"):
+    with pytest.raises(UserError, match=r"^run.ckpt is a WGAN checkpoint; sample, translate and"):
         inference_kind("translate", path, {"variant": "WGAN"})
     assert variant_kind({"variant": "Pix2Pix"}) == "paired" and variant_kind({}) is None
 
@@ -135,8 +140,26 @@ def test_a_variant_of_the_users_own_runs_as_its_nearest_base_class_in_the_packag
     assert inference_kind("sample", path, subclass) == "latent"
     paired = {"variant": "MyPix2Pix", "variant_bases": ["Pix2Pix", "AdversarialModule"]}
     assert variant_kind(paired) == "paired"
-    with pytest.raises(UserError, match=r"is a MyPix2Pix checkpoint; sample and translate"):
+    with pytest.raises(UserError, match=r"is a MyPix2Pix checkpoint; sample, translate and"):
         inference_kind("sample", path, {**paired, "variant_bases": ["AdversarialModule"]})
+
+
+def test_checkpoints_record_a_variants_bases_and_what_its_generator_takes():
+    class UniformTemplateGAN(TemplateGAN):
+        latent_distribution = "uniform"  # a class attribute, in no config
+
+    assert variant_bases(UniformTemplateGAN) == ["TemplateGAN", "AdversarialModule"]
+    nets = {"generator": nn.Linear(4, 4), "discriminator": nn.Linear(4, 1)}
+    training = TrainingOptions(optimizer=torch.optim.Adam)
+    module = UniformTemplateGAN(**nets, loss=None, training=training, latent_dim=4)
+    settings = latent_settings(module)
+    assert settings == {"latent_dim": 4, "latent_distribution": "uniform", "num_classes": 0}
+    config = OmegaConf.create({"model": {"latent_dim": 4}})  # the run config says only this
+    recorded = Sampler.from_config(nets["generator"], config, settings)
+    assert recorded.latent_distribution == "uniform"
+    older = Sampler.from_config(nets["generator"], config)  # a checkpoint without settings
+    assert (older.latent_dim, older.latent_distribution) == (4, "normal")
+    assert latent_settings(nn.Linear(2, 2)) == {}
 
 
 def test_captions_become_token_ids_or_sentence_vectors():

@@ -372,8 +372,11 @@ def test_vocabulary_and_grid_captions_are_checkpointed(mnist_root, tmp_path):
     assert resumed.vocabulary == extras["vocabulary"] == other.vocabulary.words
 
 
-def _fake_checkpoint(path: Path, variant: str, stage: str | None = None) -> Path:
+def _fake_checkpoint(
+    path: Path, variant: str, stage: str | None = None, bases: tuple[str, ...] = ()
+) -> Path:
     extras = {"version": __version__, "variant": variant, "config": {"model": {}}}
+    extras["variant_bases"] = list(bases)
     if stage is not None:
         extras.update(stage=stage, vocabulary=["<pad>", "<unk>"])
     torch.save({"state_dict": {}, CHECKPOINT_KEY: extras}, path)
@@ -381,14 +384,18 @@ def _fake_checkpoint(path: Path, variant: str, stage: str | None = None) -> Path
 
 
 @pytest.mark.parametrize(
-    "variant, stage, message",
+    "variant, stage, bases, message",
     [
-        ("GAN", None, "is a GAN checkpoint, not a StackGAN stage-I one"),
-        ("StackGAN", "2", "is a stage-2 StackGAN checkpoint, not a StackGAN stage-I one"),
+        ("GAN", None, (), "is a GAN checkpoint, not a StackGAN stage-I one"),
+        ("StackGAN", "2", (), "is a stage-2 StackGAN checkpoint, not a StackGAN stage-I one"),
+        # a subclass of StackGAN is judged by its stage, as StackGAN is
+        ("MyStackGAN", "2", ("StackGAN",), "is a stage-2 MyStackGAN checkpoint, not a StackGAN"),
     ],
 )
-def test_stage_two_refuses_a_checkpoint_that_is_not_stage_one(tmp_path, variant, stage, message):
-    path = _fake_checkpoint(tmp_path / "other.ckpt", variant, stage)
+def test_stage_two_refuses_a_checkpoint_that_is_not_stage_one(
+    tmp_path, variant, stage, bases, message
+):
+    path = _fake_checkpoint(tmp_path / "other.ckpt", variant, stage, bases)
     with pytest.raises(UserError, match=message) as error:
         make_stackgan("2", stage1_ckpt=str(path))
     assert "\n" not in str(error.value)

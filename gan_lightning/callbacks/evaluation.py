@@ -13,7 +13,7 @@ from gan_lightning.metrics.base import EvaluationInputs, SampleMetric
 from gan_lightning.metrics.paired import PairedInputs
 from gan_lightning.metrics.selection import MetricSettings, applicable_metrics, build_metric
 from gan_lightning.metrics.translation import TranslationInputs
-from gan_lightning.sampling import Sampler
+from gan_lightning.sampling import Sampler, latent_settings
 from gan_lightning.sizes import PositiveInt
 
 log = logging.getLogger(__name__)
@@ -114,10 +114,5 @@ class EvaluationCallback(pl.Callback):
             return PairedInputs(pl_module.generator, datamodule, batch_size, self.seed)
         if hasattr(pl_module, "translators"):
             return TranslationInputs(pl_module.translators(), datamodule, batch_size, self.seed)
-        sampler = Sampler(
-            pl_module.generator,
-            int(pl_module.latent_dim),
-            str(pl_module.latent_distribution),
-            int(getattr(pl_module, "num_classes", 0) or 0),
-        )
+        sampler = Sampler(pl_module.generator, **latent_settings(pl_module))
         return EvaluationInputs(sampler, datamodule, self.num_samples, self.batch_size, self.seed)

@@ -180,13 +180,14 @@ class StackGAN(AdversarialModule):
             )
         checkpoint = load_checkpoint(path)
         extras = checkpoint[CHECKPOINT_KEY]
-        if extras.get("variant") != StackGAN.__name__ or extras.get("stage") not in (
+        family = [extras.get("variant"), *extras.get("variant_bases", [])]
+        if StackGAN.__name__ not in family or extras.get("stage") not in (
             Stage.ONE,
             Stage.JOINT,
         ):
             kind = extras.get("variant")
-            if kind == StackGAN.__name__:
-                kind = f"stage-{extras.get('stage')} StackGAN"
+            if StackGAN.__name__ in family:
+                kind = f"stage-{extras.get('stage')} {kind}"
             raise UserError(
                 f"model.stage1_ckpt={path} is a {kind} checkpoint, not a StackGAN stage-I one; "
                 "give the last.ckpt of a model=stackgan model.stage=1 (or joint) run"

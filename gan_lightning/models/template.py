@@ -24,7 +24,7 @@ from gan_lightning.sizes import PositiveInt
 class TemplateGAN(AdversarialModule):
     """An unconditional GAN: G maps N(0, I) noise to images, D scores images with a logit."""
 
-    latent_distribution = "normal"  # read by sampling.Sampler (evaluation, `sample`)
+    latent_distribution = "normal"  # read by sampling.latent_settings, recorded in checkpoints
 
     def __init__(
         self,

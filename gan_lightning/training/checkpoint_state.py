@@ -12,6 +12,7 @@ import pytorch_lightning as pl
 from gan_lightning import __version__
 from gan_lightning.errors import UserError
 from gan_lightning.rng import collect_rng_state, gather_rng_states, restore_rng_state, seed_for_rank
+from gan_lightning.sampling import latent_settings
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,16 @@ CHECKPOINT_KEY = "gan_lightning"
 # Version series whose checkpoints this version reads (older run configs are upgraded by
 # ``renamed.upgrade_config``).
 READABLE_SERIES = {("0", "1"), ("0", "2")}
+
+
+def variant_bases(variant: type) -> list[str]:
+    """The names of a variant's base classes, nearest first, up to ``AdversarialModule``."""
+    names = []
+    for base in variant.__mro__[1:]:
+        names.append(base.__name__)
+        if base.__name__ == "AdversarialModule":
+            break
+    return names
 
 
 class CheckpointState:
@@ -39,7 +50,8 @@ class CheckpointState:
             "version": __version__,
             "variant": type(module).__name__,
             # a variant defined outside the package is run as the nearest one inside it
-            "variant_bases": [base.__name__ for base in type(module).__mro__[1:]],
+            "variant_bases": variant_bases(type(module)),
+            "latent": latent_settings(module),  # what sample and evaluate feed its G
             "config": module.run_config,
             "d_updates_since_g": module.d_updates_since_g,
             "skipped_updates": module.guard.skipped_updates,
