@@ -13,6 +13,7 @@ import torch
 
 from gan_lightning.checkpoints import CHECKPOINT_KEY, load_checkpoint
 from gan_lightning.errors import UserError
+from gan_lightning.training.checkpoint_state import variant_family
 
 
 class Inference(NamedTuple):
@@ -47,9 +48,9 @@ def checkpoint_extras(path: str | Path) -> dict[str, Any]:
 def known_variant(extras: dict[str, Any]) -> Inference | None:
     """How to run the checkpoint's variant or, for a class of the user's own, its nearest base
     class in ``VARIANTS`` (a subclass of ``TemplateGAN`` samples as one); None: neither."""
-    for name in [extras.get("variant"), *extras.get("variant_bases", [])]:
-        if str(name) in VARIANTS:
-            return VARIANTS[str(name)]
+    for name in variant_family(extras):
+        if name in VARIANTS:
+            return VARIANTS[name]
     return None
 
 

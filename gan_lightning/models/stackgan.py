@@ -39,6 +39,7 @@ from gan_lightning.models.adversarial import CHECKPOINT_KEY, AdversarialModule, 
 from gan_lightning.nets.stackgan import draw, kl_divergence
 from gan_lightning.sizes import PositiveInt
 from gan_lightning.text import PAD_ID, UNK_ID, SentenceEmbeddings, encode_captions
+from gan_lightning.training.checkpoint_state import variant_family
 from gan_lightning.training.lightning_adapter import attached_trainer
 
 log = logging.getLogger(__name__)
@@ -180,7 +181,7 @@ class StackGAN(AdversarialModule):
             )
         checkpoint = load_checkpoint(path)
         extras = checkpoint[CHECKPOINT_KEY]
-        family = [extras.get("variant"), *extras.get("variant_bases", [])]
+        family = variant_family(extras)
         if StackGAN.__name__ not in family or extras.get("stage") not in (
             Stage.ONE,
             Stage.JOINT,

@@ -32,6 +32,12 @@ def variant_bases(variant: type) -> list[str]:
     return names
 
 
+def variant_family(extras: dict[str, Any]) -> list[str]:
+    """The variant a checkpoint records, then its base classes (older checkpoints: the variant
+    alone), for readers that accept a subclass wherever they accept its base."""
+    return [str(extras.get("variant")), *extras.get("variant_bases", [])]
+
+
 class CheckpointState:
     """Saved by ``on_save_checkpoint``, restored by ``on_load_checkpoint`` of the module."""
 
