@@ -14,7 +14,6 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from gan_lightning.checkpoints import load_networks
 from gan_lightning.commands import compose, run_command, write_json_atomic
 from gan_lightning.config_check import check_config
 from gan_lightning.errors import UserError
@@ -22,7 +21,7 @@ from gan_lightning.inference import (
     CYCLE_GENERATORS,
     PAIRED,
     UNPAIRED,
-    checkpoint_extras,
+    StoredRun,
     unknown_variant,
     variant_kind,
 )
@@ -83,11 +82,12 @@ def _data_config(cfg: DictConfig, run_config: DictConfig, argv: Sequence[str]) -
 def evaluate(cfg: DictConfig, argv: Sequence[str]) -> dict[str, Any]:
     if not cfg.ckpt:
         raise UserError("give a checkpoint: ckpt=PATH (or train_features data=...)")
-    extras = checkpoint_extras(cfg.ckpt)
+    run = StoredRun.read(cfg.ckpt)
+    extras = run.extras
     kind = variant_kind(extras)
     if kind is None:
         raise unknown_variant(cfg.ckpt, extras)
-    networks, run_config = load_networks(cfg.ckpt, ema=bool(cfg.get("ema", True)))
+    networks, run_config = run.networks(ema=bool(cfg.get("ema", True)))
     data_cfg = _data_config(cfg, run_config, argv)
     datamodule = build_data(data_cfg)
     data_kind = getattr(datamodule, "data_kind", "images")

@@ -6,12 +6,15 @@ names the command that does."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
+from omegaconf import DictConfig
+from torch import nn
 
-from gan_lightning.checkpoints import CHECKPOINT_KEY, load_checkpoint
+from gan_lightning.checkpoints import CHECKPOINT_KEY, load_checkpoint, networks_from
 from gan_lightning.errors import UserError
 from gan_lightning.training.checkpoint_state import variant_family
 
@@ -39,10 +42,28 @@ _USE_INSTEAD = {
 }
 
 
-def checkpoint_extras(path: str | Path) -> dict[str, Any]:
-    """What gan-lightning stored in a checkpoint besides the weights (variant, run config, ...);
-    a file that is not a gan-lightning checkpoint is one line."""
-    return load_checkpoint(path)[CHECKPOINT_KEY]
+@dataclass(frozen=True)
+class StoredRun:
+    """A checkpoint read once for a command: what gan-lightning recorded in it (``extras``:
+    variant, run config, latent settings, ...) and its networks."""
+
+    path: str
+    checkpoint: dict[str, Any]
+
+    @classmethod
+    def read(cls, path: str | Path) -> StoredRun:
+        """A file that is not a gan-lightning checkpoint is one line."""
+        return cls(str(path), load_checkpoint(path))
+
+    @property
+    def extras(self) -> dict[str, Any]:
+        return self.checkpoint[CHECKPOINT_KEY]
+
+    def networks(
+        self, names: list[str] | None = None, ema: bool = True
+    ) -> tuple[dict[str, nn.Module], DictConfig]:
+        """``checkpoints.load_networks`` without reading the file again."""
+        return networks_from(self.checkpoint, names, ema, self.path)
 
 
 def known_variant(extras: dict[str, Any]) -> Inference | None:

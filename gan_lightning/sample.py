@@ -30,13 +30,12 @@ from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
 from gan_lightning.atomic import atomic_path
-from gan_lightning.checkpoints import load_network, load_networks
 from gan_lightning.commands import command_args, run_command
 from gan_lightning.errors import UserError
 from gan_lightning.inference import (
     LATENT,
     TEXT,
-    checkpoint_extras,
+    StoredRun,
     inference_device,
     inference_kind,
 )
@@ -129,16 +128,18 @@ def generate(sampler: Sampler, args: SampleArgs) -> tuple[Tensor, int]:
 TEXT_ONLY = ("text", "stage", "embeddings")
 
 
-def generate_images(args: SampleArgs, extras: dict[str, Any]) -> tuple[Tensor, int]:
+def generate_images(args: SampleArgs, run: StoredRun) -> tuple[Tensor, int]:
     """(samples, images per row) of a generator of latents (GAN, DCGAN, cGAN, 2-D)."""
+    extras = run.extras
     given = [key for key in TEXT_ONLY if getattr(args, key) is not None]
     if given:
         raise UserError(
             f"{given[0]}= is for text-to-image checkpoints (model=stackgan); "
             f"{args.ckpt} is a {extras.get('variant')} checkpoint"
         )
-    generator, config = load_network(args.ckpt, "generator", args.ema)
-    sampler = Sampler.from_config(generator.to(inference_device()), config, extras.get("latent"))
+    networks, config = run.networks(["generator"], args.ema)
+    generator = networks["generator"].to(inference_device())
+    sampler = Sampler.from_config(generator, config, extras.get("latent"))
     sampler.truncation = args.truncation
     try:
         return generate(sampler, args)
@@ -235,17 +236,17 @@ def text_stage(args: SampleArgs, extras: dict[str, Any]) -> int:
     return stage
 
 
-def generate_from_text(args: SampleArgs, extras: dict[str, Any]) -> tuple[Tensor, int]:
-    """(samples, images per row) of a StackGAN checkpoint (``extras``: its gan_lightning
-    entry): ``n`` images per caption."""
+def generate_from_text(args: SampleArgs, run: StoredRun) -> tuple[Tensor, int]:
+    """(samples, images per row) of a StackGAN checkpoint: ``n`` images per caption."""
     from gan_lightning.nets.stackgan import draw
 
+    extras = run.extras
     stage = text_stage(args, extras)
     given = args.text is not None
     captions = split_captions(args.text) if given else list(extras.get("grid_captions") or [])
     if not captions:
         raise UserError('give captions: text="a handwritten three" (several: separated by |)')
-    nets, _ = load_networks(args.ckpt, list(TEXT_NETS), args.ema)
+    nets, _ = run.networks(list(TEXT_NETS), args.ema)
     device = inference_device()
     nets = {name: net.to(device) for name, net in nets.items()}
     every = [caption for caption in captions for _ in range(args.n)]
@@ -269,7 +270,7 @@ def generate_from_text(args: SampleArgs, extras: dict[str, Any]) -> tuple[Tensor
 
 
 # the kinds of inference.VARIANTS this command runs
-DRAW: dict[str, Callable[[SampleArgs, dict[str, Any]], tuple[Tensor, int]]] = {
+DRAW: dict[str, Callable[[SampleArgs, StoredRun], tuple[Tensor, int]]] = {
     LATENT: generate_images,
     TEXT: generate_from_text,
 }
@@ -277,11 +278,11 @@ DRAW: dict[str, Callable[[SampleArgs, dict[str, Any]], tuple[Tensor, int]]] = {
 
 def main(argv: Sequence[str]) -> Path:
     args = command_args(SampleArgs, "sample", argv)
-    extras = checkpoint_extras(args.ckpt)  # a bad ckpt is the first error
+    run = StoredRun.read(args.ckpt)  # a bad ckpt is the first error
     out = Path(args.out or Path(args.ckpt).with_suffix("").as_posix() + "_samples")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out} already exists and is not empty; choose another out=")
-    samples, per_row = DRAW[inference_kind("sample", args.ckpt, extras)](args, extras)
+    samples, per_row = DRAW[inference_kind("sample", args.ckpt, run.extras)](args, run)
     with atomic_path(out) as partial:  # replaces an empty out folder, checked above
         write_outputs(samples, per_row, partial, args.grid)
     print(f"{samples.shape[0]} samples: {out}")

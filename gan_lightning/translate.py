@@ -31,7 +31,6 @@ from torch import Tensor, nn
 from torchvision.transforms.functional import to_pil_image
 
 from gan_lightning.atomic import atomic_path
-from gan_lightning.checkpoints import load_networks
 from gan_lightning.commands import command_args, run_command
 from gan_lightning.data.image_folder import (
     DECODE_ERRORS,
@@ -46,7 +45,7 @@ from gan_lightning.inference import (
     CYCLE_GENERATORS,
     PAIRED,
     UNPAIRED,
-    checkpoint_extras,
+    StoredRun,
     inference_device,
     inference_kind,
 )
@@ -85,28 +84,28 @@ class Translator:
     source_side: str  # the half of a side-by-side A|B file it reads: AtoB (A) or BtoA (B)
 
 
-def cyclegan_translator(args: TranslateArgs) -> Translator:
+def cyclegan_translator(args: TranslateArgs, run: StoredRun) -> Translator:
     """The generator of ``direction``."""
     direction = args.direction or "AtoB"
     name = CYCLE_GENERATORS[direction]
-    networks, config = load_networks(args.ckpt, [name], args.ema)
+    networks, config = run.networks([name], args.ema)
     return Translator(networks[name], config, direction, direction)
 
 
-def pix2pix_translator(args: TranslateArgs) -> Translator:
+def pix2pix_translator(args: TranslateArgs, run: StoredRun) -> Translator:
     """Its only generator, from its training input to its target."""
     if args.direction is not None:
         raise UserError(
             "a Pix2Pix model translates one way only (its training input to its target); "
             "leave out direction="
         )
-    networks, config = load_networks(args.ckpt, ["generator"], args.ema)
+    networks, config = run.networks(["generator"], args.ema)
     trained = str(config.data.get("direction", "AtoB"))
     return Translator(networks["generator"], config, "input -> target", trained)
 
 
 # the kinds of inference.VARIANTS this command runs
-TRANSLATORS: dict[str, Callable[[TranslateArgs], Translator]] = {
+TRANSLATORS: dict[str, Callable[[TranslateArgs, StoredRun], Translator]] = {
     UNPAIRED: cyclegan_translator,
     PAIRED: pix2pix_translator,
 }
@@ -209,8 +208,8 @@ def main(argv: Sequence[str]) -> Path:
         raise UserError(f"output={out} already exists and is not empty; choose another output=")
     if out.resolve() == source.resolve():
         raise UserError("output= must differ from input=: inputs are never overwritten")
-    extras = checkpoint_extras(args.ckpt)
-    translator = TRANSLATORS[inference_kind("translate", args.ckpt, extras)](args)
+    run = StoredRun.read(args.ckpt)
+    translator = TRANSLATORS[inference_kind("translate", args.ckpt, run.extras)](args, run)
     files = list_images(source)
     images = set(files)
     others = sum(1 for p in source.iterdir() if p.is_file() and p not in images)

@@ -78,6 +78,17 @@ def test_sample_bad_input_is_one_line(checkpoints, tmp_path, args, message):
     assert len(lines) == 1 and message in lines[0], result.stderr
 
 
+def test_sample_reads_its_checkpoint_once(checkpoints, tmp_path, monkeypatch):
+    from gan_lightning import sample
+
+    reads = []
+    load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: reads.append(a[0]) or load(*a, **k))
+    sample.main([f"ckpt={checkpoints['cgan']}", "n=4", f"out={tmp_path / 'once'}"])
+    assert reads == [str(checkpoints["cgan"])]
+    assert len(list((tmp_path / "once").glob("sample_*.png"))) == 4
+
+
 def test_labels_for_an_unconditional_generator_are_refused(checkpoints, tmp_path):
     result = command("sample", f"ckpt={checkpoints['ring']}", "labels=1", cwd=tmp_path)
     assert result.returncode == 2 and "unconditional" in result.stderr
