@@ -70,8 +70,8 @@ class Sampler:
     def from_config(
         cls, generator: nn.Module, config: Any, latent: dict[str, Any] | None = None
     ) -> Sampler:
-        """From a network rebuilt by ``checkpoints.load_network`` and the latent settings its
-        checkpoint records, or (checkpoints without them) its run config."""
+        """From a generator rebuilt from a checkpoint and the latent settings the checkpoint
+        records, or (checkpoints without them) its run config."""
         if latent:
             return cls(generator, **latent)
         model = config.model

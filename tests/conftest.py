@@ -67,6 +67,15 @@ def write_mnist(root: Path, train: int = 256, test: int = 64) -> Path:
 
 
 @pytest.fixture
+def checkpoint_reads(monkeypatch) -> list:
+    """The paths ``torch.load`` is called with from here on: a command reads its checkpoint once."""
+    reads: list = []
+    load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: reads.append(a[0]) or load(*a, **k))
+    return reads
+
+
+@pytest.fixture
 def mnist_root(tmp_path: Path) -> Path:
     """A data_dir holding MNIST/raw/ with 256 train and 64 test images in IDX format."""
     return write_mnist(tmp_path / "mnist_root")

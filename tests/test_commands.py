@@ -78,14 +78,11 @@ def test_sample_bad_input_is_one_line(checkpoints, tmp_path, args, message):
     assert len(lines) == 1 and message in lines[0], result.stderr
 
 
-def test_sample_reads_its_checkpoint_once(checkpoints, tmp_path, monkeypatch):
+def test_sample_reads_its_checkpoint_once(checkpoints, tmp_path, checkpoint_reads):
     from gan_lightning import sample
 
-    reads = []
-    load = torch.load
-    monkeypatch.setattr(torch, "load", lambda *a, **k: reads.append(a[0]) or load(*a, **k))
     sample.main([f"ckpt={checkpoints['cgan']}", "n=4", f"out={tmp_path / 'once'}"])
-    assert reads == [str(checkpoints["cgan"])]
+    assert checkpoint_reads == [str(checkpoints["cgan"])]
     assert len(list((tmp_path / "once").glob("sample_*.png"))) == 4
 
 

@@ -72,14 +72,11 @@ def test_translate_keeps_names_sizes_and_formats(trained, tmp_path):
             assert translated.mode == "RGB"  # the model's channels
 
 
-def test_translate_reads_its_checkpoint_once(trained, tmp_path, monkeypatch):
+def test_translate_reads_its_checkpoint_once(trained, tmp_path, checkpoint_reads):
     ckpt, _ = trained
     write_domain(tmp_path / "in", 1, seed=3)
-    reads = []
-    load = torch.load
-    monkeypatch.setattr(torch, "load", lambda *a, **k: reads.append(a[0]) or load(*a, **k))
     translate.main([f"ckpt={ckpt}", f"input={tmp_path / 'in'}", f"output={tmp_path / 'out'}"])
-    assert reads == [str(ckpt)]
+    assert checkpoint_reads == [str(ckpt)]
     assert len(list((tmp_path / "out").iterdir())) == 1
 
 

@@ -27,7 +27,6 @@ import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid, save_image
 
-from gan_lightning.checkpoints import load_checkpoint, load_networks
 from gan_lightning.data.captions import (
     DIGIT_WORDS,
     PLAIN_TEMPLATES,
@@ -35,8 +34,8 @@ from gan_lightning.data.captions import (
     THIN_TEMPLATES,
 )
 from gan_lightning.data.mnist import MNISTDataModule
+from gan_lightning.inference import StoredRun
 from gan_lightning.metrics.classifier import train_classifier
-from gan_lightning.models.adversarial import CHECKPOINT_KEY
 from gan_lightning.nets.stackgan import TextEncoder, draw
 from gan_lightning.text import (
     SentenceEmbeddings,
@@ -157,9 +156,9 @@ def main() -> None:
             overrides = random_word_vectors(embeddings)
     if ckpt is None:
         ckpt, wall = train(args.data_dir, args.run_dir, args.epochs, args.seed, overrides)
-    extras = load_checkpoint(ckpt)[CHECKPOINT_KEY]
-    nets, config = load_networks(ckpt, NETS)
-    vocabulary = CaptionInput(extras, embeddings)
+    run = StoredRun.read(ckpt)
+    nets, config = run.networks(NETS)
+    vocabulary = CaptionInput(run.extras, embeddings)
     assert isinstance(nets["text_encoder"], TextEncoder)
 
     classifiers, real_accuracy = {}, {}
