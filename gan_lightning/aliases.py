@@ -16,7 +16,7 @@ from gan_lightning.overrides import mapped_key, rewrite_keys
 # short key -> full key (a key and everything under it)
 SHORT_KEYS: dict[str, str] = {
     f"model.{name}": f"model.training.{name}"
-    for name in ("gp_weight", "gp_one_sided", "r1_gamma", "r1_every", "ema", "augment")
+    for name in ("gp_weight", "gp_one_sided", "r1_gamma", "r1_every", "r1_rampup", "ema", "augment")
 }
 # short config group -> full config group
 SHORT_GROUPS: dict[str, str] = {"model/augment": "model/training/augment"}

@@ -5,6 +5,8 @@
 * R1 (Mescheder et al. 2018): ``r1_gamma / 2 * E[||grad D(x)||^2]`` on real images; with
   ``r1_every=k`` it is computed every k-th D update and scaled by k (lazy regularisation,
   Karras et al. 2020, StyleGAN2), which keeps its average strength and costs 1/k as much.
+  ``r1_rampup=n`` raises its weight linearly from 0 over D's first n updates: the first lazy
+  step falls on D's freshly initialised weights, where k * gamma can make it D's whole update.
 
 The gradients are taken through whatever D sees: its condition (class, text) and the
 augmentation. Under fp16 the penalty's gradient is taken of the scaled output and unscaled
@@ -58,11 +60,13 @@ def r1_penalty(real_logits: Tensor, real: Tensor, scale: Tensor | None = None) -
     return gradients.flatten(1).pow(2).sum(dim=1).mean()
 
 
-def check_settings(gp_weight: float, r1_gamma: float, r1_every: int) -> None:
+def check_settings(gp_weight: float, r1_gamma: float, r1_every: int, r1_rampup: int = 0) -> None:
     if gp_weight < 0 or r1_gamma < 0:
         raise ValueError(f"gp_weight and r1_gamma must be >= 0, got {gp_weight} and {r1_gamma}")
     if r1_every < 1:
         raise ValueError(f"r1_every must be >= 1, got {r1_every}")
+    if r1_rampup < 0:
+        raise ValueError(f"r1_rampup must be >= 0 (0: full weight from the start), got {r1_rampup}")
 
 
 class DiscriminatorPenalties(nn.Module):
@@ -79,13 +83,15 @@ class DiscriminatorPenalties(nn.Module):
         gp_one_sided: bool = False,
         r1_gamma: float = 0.0,
         r1_every: int = 1,
+        r1_rampup: int = 0,
     ) -> None:
         super().__init__()
-        check_settings(gp_weight, r1_gamma, r1_every)
+        check_settings(gp_weight, r1_gamma, r1_every, r1_rampup)
         self.gp_weight = gp_weight
         self.gp_one_sided = gp_one_sided
         self.r1_gamma = r1_gamma
         self.r1_every = r1_every
+        self.r1_rampup = r1_rampup
         self.register_buffer("d_updates", torch.zeros((), dtype=torch.long))
         self._d_updates = 0  # the buffer's value on the host: no device read per step
         self._terms: list[Tensor] = []
@@ -96,8 +102,15 @@ class DiscriminatorPenalties(nn.Module):
         return self.gp_weight > 0 or self.r1_gamma > 0
 
     @property
+    def r1_weight(self) -> float:
+        """R1's gamma at this D update, the ramp-up applied."""
+        if self.r1_rampup == 0:
+            return self.r1_gamma
+        return self.r1_gamma * min(1.0, self._d_updates / self.r1_rampup)
+
+    @property
     def r1_due(self) -> bool:
-        return self.r1_gamma > 0 and self._d_updates % self.r1_every == 0
+        return self._d_updates % self.r1_every == 0 and self.r1_weight > 0
 
     def add(
         self,
@@ -113,7 +126,7 @@ class DiscriminatorPenalties(nn.Module):
             self._terms.append(self.gp_weight * penalty)
         if self.r1_due:
             penalty = r1_penalty(real_logits, real, scale)
-            self._terms.append(0.5 * self.r1_gamma * self.r1_every * penalty)
+            self._terms.append(0.5 * self.r1_weight * self.r1_every * penalty)
 
     def collect(self) -> Tensor | None:
         """The sum of this update's penalties (None when none was due)."""

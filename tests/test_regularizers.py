@@ -121,6 +121,24 @@ def test_lazy_r1_is_due_every_k_updates_and_scaled_by_k():
     assert lazy == [12.0, None, None, None, 12.0, None, None, None, 12.0]
 
 
+def test_the_r1_rampup_raises_the_weight_linearly_from_zero():
+    # gamma 2, R1 = gamma/2 * 3 at full weight; ramp over 4 updates: weights 0, 1/4, 2/4, 3/4, 1
+    ramped = penalties_after(DiscriminatorPenalties(r1_gamma=2.0, r1_rampup=4), 6)
+    assert ramped == [None, 0.75, 1.5, 2.25, 3.0, 3.0]
+    # lazy: due every 2nd update, scaled by 2; update 0 has weight 0, so nothing is computed
+    lazy = penalties_after(DiscriminatorPenalties(r1_gamma=2.0, r1_every=2, r1_rampup=4), 7)
+    assert lazy == [None, None, 3.0, None, 6.0, None, 6.0]
+
+
+def test_the_rampup_resumes_where_it_stopped():
+    module = DiscriminatorPenalties(r1_gamma=1.0, r1_every=2, r1_rampup=10)
+    penalties_after(module, 5)
+    restored = DiscriminatorPenalties(r1_gamma=1.0, r1_every=2, r1_rampup=10)
+    restored.load_state_dict(module.state_dict())
+    assert restored.r1_weight == pytest.approx(0.5)
+    assert penalties_after(restored, 8) == penalties_after(module, 8)
+
+
 def test_the_lazy_counter_is_state_and_is_restored_from_a_state_dict():
     module = DiscriminatorPenalties(r1_gamma=1.0, r1_every=3)
     penalties_after(module, 4)
@@ -146,6 +164,7 @@ def test_both_penalties_add_up_with_their_weights():
         ("gp_weight", -1.0, "must be >= 0"),
         ("r1_gamma", -0.1, "must be >= 0"),
         ("r1_every", 0, "r1_every must be >= 1"),
+        ("r1_rampup", -1, "r1_rampup must be >= 0"),
     ],
 )
 def test_bad_settings_are_refused_by_the_options(key, value, message):

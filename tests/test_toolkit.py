@@ -123,6 +123,7 @@ def test_with_each_option_a_d_update_moves_only_d_and_a_g_update_only_g(option):
 STATEFUL = (
     *PENALTIES_AND_EMA,
     "model.training.r1_every=3",
+    "model.training.r1_rampup=15",  # the resume at update 10 falls inside the ramp
     "model/training/augment=ada",
     "model.training.augment.interval=1",
     "model.training.augment.speed_images=64",

@@ -77,7 +77,11 @@ class AdversarialModule(pl.LightningModule):
         self.checkpoint_state = CheckpointState()
         self.direct_updates = False  # set at the start of fit (updates.py)
         self.penalties = DiscriminatorPenalties(
-            training.gp_weight, training.gp_one_sided, training.r1_gamma, training.r1_every
+            training.gp_weight,
+            training.gp_one_sided,
+            training.r1_gamma,
+            training.r1_every,
+            training.r1_rampup,
         )
         self.augment = training.augment
         if self.augment is not None and getattr(self, "data_kind", "") == "points":

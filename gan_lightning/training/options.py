@@ -31,8 +31,8 @@ class TrainingOptions:
     (exit 3, the last good checkpoint kept) or ``skip``s that update.
 
     The toolkit, off by default: D's penalties (``gp_weight``, ``gp_one_sided``, ``r1_gamma``,
-    ``r1_every``: ``regularizers.py``), the average of G (``ema``: ``ema.py``) and the
-    augmentation of everything D sees (``augment``: ``augment.py``).
+    ``r1_every``, ``r1_rampup``: ``regularizers.py``), the average of G (``ema``: ``ema.py``)
+    and the augmentation of everything D sees (``augment``: ``augment.py``).
     """
 
     optimizer: OptimizerFactory
@@ -46,6 +46,7 @@ class TrainingOptions:
     gp_one_sided: bool = False
     r1_gamma: float = 0.0
     r1_every: PositiveInt = 1
+    r1_rampup: int = 0
     ema: EMAOptions = field(default_factory=EMAOptions)
     augment: nn.Module | None = None
 
@@ -55,7 +56,7 @@ class TrainingOptions:
             raise ValueError(f"on_nonfinite must be one of {allowed}, got {self.on_nonfinite!r}")
         if self.d_steps < 1:
             raise ValueError(f"d_steps must be >= 1, got {self.d_steps}")
-        check_settings(self.gp_weight, self.r1_gamma, self.r1_every)
+        check_settings(self.gp_weight, self.r1_gamma, self.r1_every, self.r1_rampup)
         for name in ("g_grad_clip", "d_grad_clip"):
             clip = getattr(self, name)
             if clip is not None and clip <= 0:
