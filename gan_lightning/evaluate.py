@@ -82,12 +82,7 @@ def _data_config(cfg: DictConfig, run_config: DictConfig, argv: Sequence[str]) -
 def evaluate(cfg: DictConfig, argv: Sequence[str]) -> dict[str, Any]:
     if not cfg.ckpt:
         raise UserError("give a checkpoint: ckpt=PATH (or train_features data=...)")
-    run = StoredRun.read(cfg.ckpt)
-    extras = run.extras
-    kind = variant_kind(extras)
-    if kind is None:
-        raise unknown_variant(cfg.ckpt, extras)
-    networks, run_config = run.networks(ema=bool(cfg.get("ema", True)))
+    extras, kind, networks, run_config = _scored_networks(cfg)
     data_cfg = _data_config(cfg, run_config, argv)
     datamodule = build_data(data_cfg)
     data_kind = getattr(datamodule, "data_kind", "images")
@@ -127,6 +122,18 @@ def evaluate(cfg: DictConfig, argv: Sequence[str]) -> dict[str, Any]:
         print(f"skipped: {line}")
     print(f"written: {out}")
     return results
+
+
+def _scored_networks(cfg: DictConfig) -> tuple[dict[str, Any], str, dict[str, Any], DictConfig]:
+    """The checkpoint's extras, variant kind, networks and run config. The checkpoint itself
+    (optimizer state included, often twice the networks' size) is freed on return, before
+    scoring needs the memory."""
+    run = StoredRun.read(cfg.ckpt)
+    kind = variant_kind(run.extras)
+    if kind is None:
+        raise unknown_variant(cfg.ckpt, run.extras)
+    networks, run_config = run.networks(ema=bool(cfg.get("ema", True)))
+    return run.extras, kind, networks, run_config
 
 
 def _inputs(

@@ -128,6 +128,38 @@ def test_evaluate_points_reports_mode_metrics(checkpoints, tmp_path):
     assert set(json.loads(out.read_text())["metrics"]) == {"modes", "high_quality", "reverse_kl"}
 
 
+class TrackedCheckpoint(dict):
+    """A checkpoint dict a weak reference can watch."""
+
+
+def test_evaluate_frees_the_checkpoint_before_it_scores(checkpoints, tmp_path, monkeypatch):
+    import weakref
+
+    from gan_lightning import evaluate, inference
+    from gan_lightning.metrics.modes import ModeCoverage
+
+    read: list[weakref.ref] = []
+    load = inference.load_checkpoint
+
+    def tracked_load(path):
+        checkpoint = TrackedCheckpoint(load(path))
+        read.append(weakref.ref(checkpoint))
+        return checkpoint
+
+    alive_while_scoring: list[bool] = []
+    compute = ModeCoverage.compute
+
+    def watched_compute(self, inputs):
+        alive_while_scoring.append(read[0]() is not None)
+        return compute(self, inputs)
+
+    monkeypatch.setattr(inference, "load_checkpoint", tracked_load)
+    monkeypatch.setattr(ModeCoverage, "compute", watched_compute)
+    out = tmp_path / "ring.json"
+    evaluate.main([f"ckpt={checkpoints['ring']}", "n=500", f"out={out}"])
+    assert alive_while_scoring == [False] and out.exists()
+
+
 @pytest.mark.parametrize(
     ("which", "args", "message"),
     [
