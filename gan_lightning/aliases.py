@@ -12,11 +12,11 @@ from typing import Any
 
 from gan_lightning.errors import UserError
 from gan_lightning.overrides import mapped_key, rewrite_keys
+from gan_lightning.regularizers import PENALTY_SETTINGS
 
 # short key -> full key (a key and everything under it)
 SHORT_KEYS: dict[str, str] = {
-    f"model.{name}": f"model.training.{name}"
-    for name in ("gp_weight", "gp_one_sided", "r1_gamma", "r1_every", "r1_rampup", "ema", "augment")
+    f"model.{name}": f"model.training.{name}" for name in (*PENALTY_SETTINGS, "ema", "augment")
 }
 # short config group -> full config group
 SHORT_GROUPS: dict[str, str] = {"model/augment": "model/training/augment"}

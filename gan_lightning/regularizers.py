@@ -25,6 +25,10 @@ from torch import Tensor, nn
 
 Critic = Callable[[Tensor], Tensor]
 
+# The settings ``TrainingOptions`` carries for D's penalties (``model.training.<name>``): the
+# options, the short names and this module's constructor all read this one list.
+PENALTY_SETTINGS = ("gp_weight", "gp_one_sided", "r1_gamma", "r1_every", "r1_rampup")
+
 
 def input_gradients(outputs: Tensor, inputs: Tensor, scale: Tensor | None = None) -> Tensor:
     """d(sum of outputs)/d(inputs), kept in the graph so the penalty trains D; fp32, unscaled."""
@@ -60,7 +64,18 @@ def r1_penalty(real_logits: Tensor, real: Tensor, scale: Tensor | None = None) -
     return gradients.flatten(1).pow(2).sum(dim=1).mean()
 
 
-def check_settings(gp_weight: float, r1_gamma: float, r1_every: int, r1_rampup: int = 0) -> None:
+def penalty_settings(options: Any) -> dict[str, Any]:
+    """The penalty settings of an object that carries them as attributes (``TrainingOptions``)."""
+    return {name: getattr(options, name) for name in PENALTY_SETTINGS}
+
+
+def check_settings(
+    gp_weight: float = 0.0,
+    gp_one_sided: bool = False,
+    r1_gamma: float = 0.0,
+    r1_every: int = 1,
+    r1_rampup: int = 0,
+) -> None:
     if gp_weight < 0 or r1_gamma < 0:
         raise ValueError(f"gp_weight and r1_gamma must be >= 0, got {gp_weight} and {r1_gamma}")
     if r1_every < 1:
@@ -86,7 +101,7 @@ class DiscriminatorPenalties(nn.Module):
         r1_rampup: int = 0,
     ) -> None:
         super().__init__()
-        check_settings(gp_weight, r1_gamma, r1_every, r1_rampup)
+        check_settings(gp_weight, gp_one_sided, r1_gamma, r1_every, r1_rampup)
         self.gp_weight = gp_weight
         self.gp_one_sided = gp_one_sided
         self.r1_gamma = r1_gamma
@@ -96,6 +111,10 @@ class DiscriminatorPenalties(nn.Module):
         self._d_updates = 0  # the buffer's value on the host: no device read per step
         self._terms: list[Tensor] = []
         self.register_load_state_dict_post_hook(_read_counter)
+
+    @classmethod
+    def from_options(cls, options: Any) -> DiscriminatorPenalties:
+        return cls(**penalty_settings(options))
 
     @property
     def enabled(self) -> bool:

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from gan_lightning.regularizers import (
+    PENALTY_SETTINGS,
     DiscriminatorPenalties,
     gradient_penalty,
     input_gradients,
@@ -170,3 +171,13 @@ def test_both_penalties_add_up_with_their_weights():
 def test_bad_settings_are_refused_by_the_options(key, value, message):
     with pytest.raises(ValueError, match=message):
         TrainingOptions(optimizer=torch.optim.Adam, **{key: value})
+
+
+def test_the_penalties_built_from_the_options_carry_every_setting():
+    settings = {"gp_weight": 5.0, "gp_one_sided": True, "r1_gamma": 0.3, "r1_every": 16}
+    options = TrainingOptions(optimizer=torch.optim.Adam, r1_rampup=500, **settings)
+    penalties = DiscriminatorPenalties.from_options(options)
+    assert {name: getattr(penalties, name) for name in PENALTY_SETTINGS} == {
+        **settings,
+        "r1_rampup": 500,
+    }

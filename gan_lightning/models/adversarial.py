@@ -76,13 +76,7 @@ class AdversarialModule(pl.LightningModule):
         self.step_logs = StepLogs()
         self.checkpoint_state = CheckpointState()
         self.direct_updates = False  # set at the start of fit (updates.py)
-        self.penalties = DiscriminatorPenalties(
-            training.gp_weight,
-            training.gp_one_sided,
-            training.r1_gamma,
-            training.r1_every,
-            training.r1_rampup,
-        )
+        self.penalties = DiscriminatorPenalties.from_options(training)
         self.augment = training.augment
         if self.augment is not None and getattr(self, "data_kind", "") == "points":
             raise ValueError("augment works on images, and this model trains on 2-D points")
