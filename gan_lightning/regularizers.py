@@ -64,26 +64,6 @@ def r1_penalty(real_logits: Tensor, real: Tensor, scale: Tensor | None = None) -
     return gradients.flatten(1).pow(2).sum(dim=1).mean()
 
 
-def penalty_settings(options: Any) -> dict[str, Any]:
-    """The penalty settings of an object that carries them as attributes (``TrainingOptions``)."""
-    return {name: getattr(options, name) for name in PENALTY_SETTINGS}
-
-
-def check_settings(
-    gp_weight: float = 0.0,
-    gp_one_sided: bool = False,
-    r1_gamma: float = 0.0,
-    r1_every: int = 1,
-    r1_rampup: int = 0,
-) -> None:
-    if gp_weight < 0 or r1_gamma < 0:
-        raise ValueError(f"gp_weight and r1_gamma must be >= 0, got {gp_weight} and {r1_gamma}")
-    if r1_every < 1:
-        raise ValueError(f"r1_every must be >= 1, got {r1_every}")
-    if r1_rampup < 0:
-        raise ValueError(f"r1_rampup must be >= 0 (0: full weight from the start), got {r1_rampup}")
-
-
 class DiscriminatorPenalties(nn.Module):
     """The configured penalties and the lazy-R1 counter (a buffer: checkpoints carry it).
 
@@ -101,7 +81,14 @@ class DiscriminatorPenalties(nn.Module):
         r1_rampup: int = 0,
     ) -> None:
         super().__init__()
-        check_settings(gp_weight, gp_one_sided, r1_gamma, r1_every, r1_rampup)
+        if gp_weight < 0 or r1_gamma < 0:
+            raise ValueError(f"gp_weight and r1_gamma must be >= 0, got {gp_weight} and {r1_gamma}")
+        if r1_every < 1:
+            raise ValueError(f"r1_every must be >= 1, got {r1_every}")
+        if r1_rampup < 0:
+            raise ValueError(
+                f"r1_rampup must be >= 0 (0: full weight from the start), got {r1_rampup}"
+            )
         self.gp_weight = gp_weight
         self.gp_one_sided = gp_one_sided
         self.r1_gamma = r1_gamma
@@ -114,7 +101,8 @@ class DiscriminatorPenalties(nn.Module):
 
     @classmethod
     def from_options(cls, options: Any) -> DiscriminatorPenalties:
-        return cls(**penalty_settings(options))
+        """Built from an object that carries the settings as attributes (``TrainingOptions``)."""
+        return cls(**{name: getattr(options, name) for name in PENALTY_SETTINGS})
 
     @property
     def enabled(self) -> bool:

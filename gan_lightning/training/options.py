@@ -12,7 +12,7 @@ from torch.optim import Optimizer
 
 from gan_lightning.ema import EMAOptions
 from gan_lightning.errors import SettingError
-from gan_lightning.regularizers import check_settings, penalty_settings
+from gan_lightning.regularizers import DiscriminatorPenalties
 from gan_lightning.sizes import PositiveInt
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
@@ -56,7 +56,7 @@ class TrainingOptions:
             raise ValueError(f"on_nonfinite must be one of {allowed}, got {self.on_nonfinite!r}")
         if self.d_steps < 1:
             raise ValueError(f"d_steps must be >= 1, got {self.d_steps}")
-        check_settings(**penalty_settings(self))
+        DiscriminatorPenalties.from_options(self)  # refuses a bad penalty setting now
         for name in ("g_grad_clip", "d_grad_clip"):
             clip = getattr(self, name)
             if clip is not None and clip <= 0:
