@@ -143,3 +143,28 @@ def test_gradients_reach_every_generator_parameter(design):
     loss.backward()
     for name, p in g.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def _layer_names(net: nn.Module) -> list[str]:
+    return [name for name, m in net.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+
+
+@pytest.mark.parametrize("design", DESIGNS)
+def test_discriminator_without_norm_is_sn_gans_norm_free_d(design):
+    batch = DCGANDiscriminator(base_width=8, design=design)
+    free = DCGANDiscriminator(base_width=8, design=design, norm="none", spectral_norm=True)
+    assert "BatchNorm2d" in _kinds(batch)
+    norms = (nn.BatchNorm2d, nn.InstanceNorm2d)
+    assert not any(isinstance(m, norms) for m in free.modules())
+    assert _layer_names(free) == _layer_names(batch)  # an identity keeps each layer's index
+    assert all(m.bias is not None for m in free.modules() if isinstance(m, nn.Conv2d))
+    # In training mode BatchNorm makes a logit depend on the rest of the batch; without it not.
+    x = torch.randn(4, 3, 32, 32)
+    plain = DCGANDiscriminator(base_width=8, design=design, norm="none")
+    assert torch.allclose(plain(x)[:2], plain(x[:2]), atol=1e-6)
+    assert not torch.allclose(batch(x)[:2], batch(x[:2]), atol=1e-6)
+
+
+def test_an_unknown_discriminator_norm_names_the_allowed_ones():
+    with pytest.raises(ValueError, match="norm must be one of batch, instance, none, got 'layer'"):
+        DCGANDiscriminator(norm="layer")

@@ -230,13 +230,14 @@ def test_every_discriminator_config_has_the_key_and_passes_the_check(model):
         assert all(parametrize.is_parametrized(m) for m in normalised_layers(net).values()), path
 
 
-def test_dcgan_with_spectral_norm_trains_from_the_command_line(tmp_path):
+def test_sn_gans_norm_free_dcgan_d_trains_from_the_command_line(tmp_path):
     run_dir = tmp_path / "run"
     result = run_cli(
         "model=dcgan",
         "data=digits",
         "data.image_size=32",
         "model.discriminator.spectral_norm=true",
+        "model.discriminator.norm=none",
         "debug=fast_dev_run",
         "data.loader.batch_size=16",
         run_dir=run_dir,

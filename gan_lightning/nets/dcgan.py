@@ -26,6 +26,7 @@ from gan_lightning.nets.common import (
     check_at_least,
     check_choice,
     check_conditioning,
+    check_norm,
     chosen_design,
     conv_block,
     doubling_widths,
@@ -118,14 +119,17 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """image -> Conv 4x4 s2 -> LeakyReLU(0.2) -> [Conv 4x4 s2 -> BatchNorm -> LeakyReLU] x n.
+    """image -> Conv 4x4 s2 -> LeakyReLU(0.2) -> [Conv 4x4 s2 -> norm -> LeakyReLU] x n.
 
     The 4x4 map goes to one logit through Conv 4x4 s1 p0 for ``design="radford"``, through
     flatten + Linear for ``design="course"``. ``num_classes > 0`` makes it conditional: the one-hot
     label is appended to the image as ``num_classes`` constant maps. ``pack=m`` takes m images
     stacked along channels (PacGAN); ``minibatch_std`` adds the batch-spread map before the head.
-    ``spectral_norm`` normalises every Conv/Linear weight after the init and keeps the BatchNorm
-    layers (``nets.common.apply_spectral_norm``), the projection's embedding included.
+    ``norm`` is BatchNorm (Radford et al.), ``instance`` or ``none``: SN-GAN's D (Miyato et al.
+    2018) has no norm layer, and with BatchNorm kept its statistics couple the real and fake
+    batches, which spectral norm does not bound. ``spectral_norm`` normalises every Conv/Linear
+    weight after the init, the projection's embedding included, and leaves ``norm`` as chosen
+    (``nets.common.apply_spectral_norm``).
 
     ``conditioning="concat"`` appends the label maps as above; ``"projection"`` (Miyato & Koyama
     2018) leaves the image alone and adds ``<embed(y), phi(x)>`` to the logit ``psi(phi(x))``:
@@ -149,11 +153,13 @@ class DCGANDiscriminator(nn.Module):
         minibatch_std: bool = False,
         spectral_norm: bool = False,
         conditioning: str = "concat",
+        norm: str = "batch",
     ) -> None:
         super().__init__()
         design = chosen_design(design, DESIGNS)
         check_at_least("pack", pack, 1)
         check_conditioning("discriminator", conditioning, D_CONDITIONINGS, num_classes)
+        check_norm(norm)
         widths = _widths(design, image_size, base_width)
         self.image_size = image_size
         self.channels = channels
@@ -162,7 +168,7 @@ class DCGANDiscriminator(nn.Module):
         self.pack = pack
         self.conditioning = conditioning
         label_maps = num_classes if conditioning == "concat" else 0
-        layers = downsampling((channels + label_maps) * pack, widths)
+        layers = downsampling((channels + label_maps) * pack, widths, norm)
         if minibatch_std:
             layers.append(MinibatchStdDev())
         self.body = nn.Sequential(*layers)
