@@ -91,3 +91,12 @@ def test_stackgan_stage_sizes_named(size):
     for build in (partial(StageIGenerator, 8, 4), partial(StageDiscriminator, 6)):
         with pytest.raises(ValueError, match=f"8 times a power of two .*, got {size}"):
             build(image_size=size)
+
+
+def test_the_stage_discriminator_without_norm_judges_each_image_alone():
+    d = StageDiscriminator(6, image_size=16, channels=1, base_width=4, norm="none")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
+    images, text = torch.randn(4, 1, 16, 16), torch.randn(4, 6)
+    assert torch.allclose(d(images, text)[:2], d(images[:2], text[:2]), atol=1e-6)
+    with pytest.raises(ValueError, match="norm must be one of batch, instance, none"):
+        StageDiscriminator(6, norm="group")

@@ -221,13 +221,20 @@ def test_every_discriminator_config_has_the_key_and_passes_the_check(model):
     cfg = compose("train", [*overrides, "hydra.run.dir=unused"])
     check_config(model_and_data(cfg))
     assert all(_node(cfg.model, path).spectral_norm is False for path in paths)
-    on = compose("train", [*overrides, f"{paths[0]}.spectral_norm=true", "hydra.run.dir=unused"])
+    # SN-GAN's D: the discriminators that have a norm layer can drop it (the MLP's has none)
+    has_norm = "norm" in _node(cfg.model, paths[0])
+    assert has_norm == (model not in ("gan", "gan2d")), model
+    norm_free = [f"{paths[0]}.norm=none"] if has_norm else []
+    switches = [f"{paths[0]}.spectral_norm=true", *norm_free]
+    on = compose("train", [*overrides, *switches, "hydra.run.dir=unused"])
     check_config(model_and_data(on))
-    for path in paths:  # CycleGAN's D_B and StackGAN's second D follow the first D's switch
+    for path in paths:  # CycleGAN's D_B and StackGAN's second D follow the first D's switches
         node = _node(on.model, path)
         assert node.spectral_norm is True, path
         net = instantiate(node)
         assert all(parametrize.is_parametrized(m) for m in normalised_layers(net).values()), path
+        norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d | nn.InstanceNorm2d)]
+        assert not (has_norm and norms), path
 
 
 def test_sn_gans_norm_free_dcgan_d_trains_from_the_command_line(tmp_path):

@@ -23,6 +23,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from gan_lightning.nets.common import (
     apply_spectral_norm,
     check_choice,
+    check_norm,
     conv_block,
     doubling_widths,
     downsampling,
@@ -248,9 +249,10 @@ class StageDiscriminator(nn.Module):
 
     Convolutions halve the image down to 4x4; the sentence vector, compressed to
     ``text_features`` numbers, is replicated over that map and joined by a 3x3 convolution
-    before the 4x4 logit (StackGAN's matching-aware D). ``spectral_norm`` normalises every
-    Conv/Linear weight after the init, the text path's Linear included, and keeps the BatchNorm
-    layers (``nets.common.apply_spectral_norm``).
+    before the 4x4 logit (StackGAN's matching-aware D). ``norm`` follows each convolution but the
+    first (``none``: SN-GAN's norm-free D). ``spectral_norm`` normalises every Conv/Linear weight
+    after the init, the text path's Linear included, and leaves ``norm`` as chosen
+    (``nets.common.apply_spectral_norm``).
     """
 
     def __init__(
@@ -262,16 +264,18 @@ class StageDiscriminator(nn.Module):
         text_features: PositiveInt = 32,
         init_weights: bool = True,
         spectral_norm: bool = False,
+        norm: str = "batch",
     ) -> None:
         super().__init__()
+        check_norm(norm)
         widths = _level_widths(image_size, base_width, "the discriminator's image_size")[:-1]
         self.text_dim = text_dim
         self.image_size = image_size
         self.channels = channels
-        self.image_path = nn.Sequential(*downsampling(channels, widths))
+        self.image_path = nn.Sequential(*downsampling(channels, widths, norm))
         self.text_path = nn.Sequential(nn.Linear(text_dim, text_features), nn.LeakyReLU(0.2))
         self.head = nn.Sequential(
-            *conv_block(widths[-1] + text_features, widths[-1], 3, 1, 1, activation="leaky_relu"),
+            *conv_block(widths[-1] + text_features, widths[-1], 3, 1, 1, norm, "leaky_relu"),
             nn.Conv2d(widths[-1], 1, 4, 1, 0),
             nn.Flatten(),
         )
