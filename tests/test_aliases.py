@@ -3,11 +3,13 @@ and mean the full ``model.training`` keys; a config file using one is one line n
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from gan_lightning.aliases import check_no_short_keys, expand_short_keys
+from gan_lightning.aliases import SHORT_KEYS, check_no_short_keys, expand_short_keys
 from gan_lightning.config_check import check_config
 from gan_lightning.errors import UserError
 from tests.conftest import run_cli
@@ -73,3 +75,10 @@ def test_the_command_line_composes_the_short_names_into_the_shared_step(tmp_path
     assert training["ema"]["decay"] == 0.999
     assert training["augment"]["_target_"] == "gan_lightning.augment.DiffAugment"
     assert training["augment"]["policy"] == "translation"
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/pages/toolkit.md"])
+def test_the_docs_list_every_short_name(page):
+    text = (Path(__file__).resolve().parents[1] / page).read_text()
+    missing = [key for key in SHORT_KEYS if f"`{key}" not in text]
+    assert not missing, f"{page} does not list {missing}"

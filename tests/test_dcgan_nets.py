@@ -165,6 +165,15 @@ def test_discriminator_without_norm_is_sn_gans_norm_free_d(design):
     assert not torch.allclose(batch(x)[:2], batch(x[:2]), atol=1e-6)
 
 
+@pytest.mark.parametrize("norm", ["batch", "instance", "none"])
+@pytest.mark.parametrize("design", DESIGNS)
+def test_every_discriminator_norm_judges_images(norm, design):
+    d = DCGANDiscriminator(image_size=64, base_width=8, design=design, norm=norm)
+    kinds = {"batch": nn.BatchNorm2d, "instance": nn.InstanceNorm2d, "none": nn.Identity}
+    assert sum(isinstance(m, kinds[norm]) for m in d.modules()) == 3  # every conv but the first
+    assert d(torch.randn(2, 3, 64, 64)).shape == (2,)
+
+
 def test_an_unknown_discriminator_norm_names_the_allowed_ones():
     with pytest.raises(ValueError, match="norm must be one of batch, instance, none, got 'layer'"):
         DCGANDiscriminator(norm="layer")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 from torch import nn
@@ -181,3 +183,8 @@ def test_the_penalties_built_from_the_options_carry_every_setting():
         **settings,
         "r1_rampup": 500,
     }
+
+
+def test_the_settings_list_is_the_constructors_arguments():
+    # from_options reads this list: an argument missing from it would silently keep its default
+    assert list(inspect.signature(DiscriminatorPenalties).parameters) == list(PENALTY_SETTINGS)

@@ -55,10 +55,10 @@ def apply_spectral_norm(net: nn.Module) -> None:
     rank, and by default its buffers again at each training step) and are updated from the same,
     all-reduced weights, whatever each rank's batch.
 
-    Norm layers are left as configured (SN acts on weights only): the DCGAN and StackGAN
-    discriminators keep their BatchNorm, the PatchGAN follows its ``norm``. SN-GAN's
-    discriminators have no norm layer; BatchNorm's division by the batch spread can undo the
-    per-layer bound, so for the paper's setting use a norm-free D (PatchGAN: ``norm=none``).
+    Norm layers are left as configured (SN acts on weights only): each discriminator follows
+    its ``norm``, BatchNorm by default. SN-GAN's discriminators have no norm layer; BatchNorm's
+    division by the batch spread can undo the per-layer bound, so for the paper's setting use a
+    norm-free D (``norm=none``: DCGAN, PatchGAN, StackGAN).
     """
     layers = [m for m in net.modules() if isinstance(m, SPECTRAL_NORM_LAYERS)]
     for layer in layers:  # listed first: the parametrization adds submodules to each layer
@@ -124,7 +124,8 @@ def norm_layer(norm: str, channels: int) -> nn.Module:
 
 
 def conv_bias(norm: str) -> bool:
-    """A bias before BatchNorm is cancelled by its mean subtraction; elsewhere it is needed."""
+    """A bias before BatchNorm is cancelled by its mean subtraction. Before InstanceNorm it is
+    cancelled too (and gets no gradient), but PatchGAN's checkpoints hold it: it stays."""
     return norm != "batch"
 
 

@@ -8,9 +8,9 @@ Two designs share one parametric implementation:
   fully connected layer to / from the 4x4 feature map.
 
 Both use kernel 4 / stride 2 / padding 1 to halve or double the resolution, BatchNorm everywhere
-except D's first layer and the output layers, LeakyReLU(0.2) in D, ReLU in G and tanh on the
-output. The number of stride-2 layers is log2(image_size / 4); widths double per layer away from
-the image, capped at 8 * base_width.
+except D's first layer and the output layers (D's ``norm`` can drop it), LeakyReLU(0.2) in D,
+ReLU in G and tanh on the output. The number of stride-2 layers is log2(image_size / 4); widths
+double per layer away from the image, capped at 8 * base_width.
 """
 
 from __future__ import annotations
@@ -126,8 +126,8 @@ class DCGANDiscriminator(nn.Module):
     label is appended to the image as ``num_classes`` constant maps. ``pack=m`` takes m images
     stacked along channels (PacGAN); ``minibatch_std`` adds the batch-spread map before the head.
     ``norm`` is BatchNorm (Radford et al.), ``instance`` or ``none``: SN-GAN's D (Miyato et al.
-    2018) has no norm layer, and with BatchNorm kept its statistics couple the real and fake
-    batches, which spectral norm does not bound. ``spectral_norm`` normalises every Conv/Linear
+    2018) has no norm layer: BatchNorm's statistics mix the images of each batch D judges, which
+    spectral norm does not bound. ``spectral_norm`` normalises every Conv/Linear
     weight after the init, the projection's embedding included, and leaves ``norm`` as chosen
     (``nets.common.apply_spectral_norm``).
 
