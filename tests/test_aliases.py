@@ -82,3 +82,11 @@ def test_the_docs_list_every_short_name(page):
     text = (Path(__file__).resolve().parents[1] / page).read_text()
     missing = [key for key in SHORT_KEYS if f"`{key}" not in text]
     assert not missing, f"{page} does not list {missing}"
+
+
+@pytest.mark.parametrize("page", ["docs/pages/add-your-own-gan.md", "docs/pages/toolkit.md"])
+def test_the_docs_reserve_every_short_name_for_constructor_arguments(page):
+    text = (Path(__file__).resolve().parents[1] / page).read_text()
+    names = [key.removeprefix("model.") for key in SHORT_KEYS]
+    missing = [name for name in names if f"`{name}`" not in text]
+    assert not missing, f"{page} does not reserve {missing}"
