@@ -15,6 +15,7 @@ from gan_lightning.errors import UserError
 from gan_lightning.nets.dcgan import DCGANGenerator
 from gan_lightning.renamed import (
     RENAMED_KEYS,
+    RENAMED_VALUES,
     check_no_renamed_keys,
     renamed_value,
     upgrade_config,
@@ -22,7 +23,7 @@ from gan_lightning.renamed import (
 )
 from gan_lightning.training.checkpoint_state import CHECKPOINT_KEY
 from gan_lightning.training.options import TrainingOptions
-from tests.conftest import run_cli
+from tests.conftest import REPO_ROOT, run_cli
 
 
 def test_old_command_line_keys_are_rewritten_with_one_line_each(capsys):
@@ -115,3 +116,28 @@ def test_old_keys_still_train_and_0_1_checkpoints_still_load(tmp_path):
     assert config.model.training.d_steps == 2 and config.data.loader.batch_size == 16
     assert generator(torch.zeros(2, config.model.latent_dim)).shape[0] == 2
     check_resume(str(old), instantiate(config.model))
+
+
+def old_values(node: object) -> list[str]:
+    """`key: value` of every renamed value anywhere in a config tree."""
+    found = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, str) and (key, value) in RENAMED_VALUES:
+                found.append(f"{key}: {value}")
+            found += old_values(value)
+    elif isinstance(node, list):
+        for item in node:
+            found += old_values(item)
+    return found
+
+
+def test_no_shipped_config_uses_an_old_value():
+    """A shipped experiment with an old value would print a deprecation line on every run."""
+    assert old_values({"a": [{"design": "seed"}]}) == ["design: seed"]
+    found = [
+        f"{path.relative_to(REPO_ROOT)}: {hit}"
+        for path in sorted((REPO_ROOT / "conf").rglob("*.yaml"))
+        for hit in old_values(OmegaConf.to_container(OmegaConf.load(path)))
+    ]
+    assert not found, "old values in conf/:\n" + "\n".join(found)
