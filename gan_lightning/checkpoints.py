@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from gan_lightning.atomic import atomic_path
-from gan_lightning.ema import AVERAGES_PREFIX
+from gan_lightning.ema import AVERAGES_PREFIX, saved_averages_ready
 from gan_lightning.errors import UserError
 from gan_lightning.renamed import upgrade_config
 from gan_lightning.training.checkpoint_state import CHECKPOINT_KEY, check_version
@@ -170,7 +170,10 @@ def networks_from(
             )
         network = instantiate(config.model[name])
         averaged = f"{AVERAGES_PREFIX}{name}."
-        use_average = ema and any(k.startswith(averaged) for k in checkpoint["state_dict"])
+        kept = any(k.startswith(averaged) for k in checkpoint["state_dict"])
+        use_average = ema and kept and saved_averages_ready(checkpoint["state_dict"])
+        if ema and kept and not use_average:
+            log.info("model.%s: the raw weights (its average starts at ema.start_step)", name)
         prefix = averaged if use_average else f"{name}."
         state = {
             k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
 AVERAGES_PREFIX = "averages.copies."  # state dict keys of the averaged generators, + name
+AVERAGES_COUNTER = "averages.updates"  # state dict key: how many updates were averaged in
 
 
 @dataclass
@@ -111,7 +112,7 @@ class InputRecorder:
 
 
 class GeneratorAverages(nn.Module):
-    """name -> an averaged copy of that generator (state dict keys ``averages.<name>.…``).
+    """name -> an averaged copy of that generator (state dict keys ``averages.copies.<name>.…``).
 
     Buffers are copied from G after each update, not averaged; with ``batchnorm_batches`` the
     BatchNorm statistics are then re-estimated for the averaged weights before each use. The
@@ -240,6 +241,12 @@ def _estimate_before_saving(module: GeneratorAverages, prefix: str, keep_vars: b
     ``evaluate`` need no inputs of their own."""
     if module.ready:
         module.estimate_batchnorm()
+
+
+def saved_averages_ready(state_dict: dict[str, Any]) -> bool:
+    """``GeneratorAverages.ready`` for a checkpoint's state dict: the commands that read a
+    checkpoint choose G as grids and evaluation do during training."""
+    return int(state_dict[AVERAGES_COUNTER]) > 0
 
 
 @contextmanager

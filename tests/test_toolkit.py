@@ -179,6 +179,20 @@ def test_resuming_with_every_stateful_option_gives_the_uninterrupted_run(statefu
     assert not torch.equal(a[f"averages.copies.{statistic}"], a[statistic])
 
 
+def test_a_checkpoint_written_before_the_average_starts_gives_the_raw_g(stateful_runs, tmp_path):
+    """As grids and evaluation during training: an average that holds no update yet is G's
+    starting weights, not a better G."""
+    checkpoint = torch.load(
+        stateful_runs["straight"] / "checkpoints" / "last.ckpt", weights_only=False
+    )
+    checkpoint["state_dict"]["averages.updates"].zero_()
+    early = tmp_path / "before_start_step.ckpt"
+    torch.save(checkpoint, early)
+    chosen, _ = load_networks(early, ["generator"])
+    for name, tensor in chosen["generator"].state_dict().items():
+        assert torch.equal(tensor, checkpoint["state_dict"][f"generator.{name}"])
+
+
 def test_the_inference_commands_use_the_average_unless_told_not_to(stateful_runs, tmp_path):
     ckpt = stateful_runs["straight"] / "checkpoints" / "last.ckpt"
     state = torch.load(ckpt, weights_only=True)["state_dict"]
