@@ -149,6 +149,28 @@ def test_losses_are_logged(tmp_path):
     for key in ("train/d_loss_step", "train/g_loss_step", "train/d_real_step", "train/d_fake_step"):
         assert key in t.logged_metrics
     assert 0 <= t.callback_metrics["train/d_real"].item() <= 1
+    assert "train/d_grad_norm" not in t.callback_metrics  # measured only when asked for
+
+
+def step_norm(before: list[torch.Tensor], module: torch.nn.Module) -> float:
+    moves = [(p - b).flatten() for b, p in zip(before, module.parameters(), strict=True)]
+    return torch.cat(moves).norm().item()
+
+
+def test_gradient_norms_are_logged_when_asked_and_measured_before_clipping():
+    # plain SGD at lr 1 moves the weights by exactly the gradient: the step's norm is its norm
+    model = make_gan(
+        log_grad_norms=True, g_grad_clip=1e-3, optimizer=partial(torch.optim.SGD, lr=1.0)
+    )
+    d_before, g_before = snapshot(model.discriminator), snapshot(model.generator)
+    t = trainer(max_steps=2)  # one batch: one D update, one G update
+    t.fit(model, loader(n_batches=1))
+    logged = t.callback_metrics
+    assert logged["train/d_grad_norm"].item() == pytest.approx(
+        step_norm(d_before, model.discriminator), rel=1e-5
+    )
+    assert step_norm(g_before, model.generator) <= 1e-3 * 1.0001  # clipped, but the norm
+    assert logged["train/g_grad_norm"].item() > 1e-2  # logged is the gradient's own
 
 
 def test_checkpoint_keeps_fixed_noise_and_run_config(tmp_path):

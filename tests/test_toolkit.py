@@ -132,6 +132,7 @@ STATEFUL = (
     "trainer.limit_train_batches=5",
     "trainer.log_every_n_steps=1",
     "callbacks.evaluation=null",
+    "model.training.log_grad_norms=true",
     "seed=5",
 )
 
@@ -170,6 +171,12 @@ def test_resuming_with_every_stateful_option_gives_the_uninterrupted_run(statefu
     assert any(float(p) > 0 for _, _, p in whole.values())  # ADA's p moved, and
     assert float(a["augment.p"]) == float(whole[max(whole)][2])  # the last one was saved
     assert int(a["penalties.d_updates"]) == 20 and int(a["averages.updates"]) == 20
+    norms = ("train/d_grad_norm_step", "train/g_grad_norm_step")
+    whole_norms, resumed_norms = (
+        step_losses(stateful_runs[n], norms) for n in ("straight", "resumed")
+    )
+    assert {s: whole_norms[s] for s in resumed_norms} == resumed_norms
+    assert all(float(norm) > 0 for row in whole_norms.values() for norm in row)
     assert any(k.endswith("._u") for k in a)  # spectral norm's power-iteration vectors
     # the average's BatchNorm statistics are its own, from G's inputs kept in the checkpoint
     ckpt = torch.load(stateful_runs["first"] / "checkpoints" / "last.ckpt", weights_only=True)

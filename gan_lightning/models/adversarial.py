@@ -168,9 +168,20 @@ class AdversarialModule(pl.LightningModule):
                 # under fp16's scaler a penalty's overflow is the scaler's to skip: the guard
                 # watches D's adversarial loss then
                 checked = d_loss if gradient_scale(self) is not None else total
-            update(self, optimizer, total, self.training_options.d_grad_clip, "d_loss", checked)
+            options = self.training_options
+            norm = update(
+                self,
+                optimizer,
+                total,
+                options.d_grad_clip,
+                "d_loss",
+                checked,
+                measure_norm=options.log_grad_norms,
+            )
         self.penalties.count_update()
         logs = {"d_loss": d_loss.detach(), **logs}
+        if norm is not None:
+            logs["d_grad_norm"] = norm
         if penalty is not None:
             logs["d_penalty"] = penalty.detach()
         if self.augment is not None and self.augment.probability is not None:
@@ -181,10 +192,21 @@ class AdversarialModule(pl.LightningModule):
         """G's loss, one optimizer step, then G's average (when the run keeps one)."""
         with only_updating(self, optimizer, "generator"):
             g_loss, logs = self.generator_loss(batch)
-            update(self, optimizer, g_loss, self.training_options.g_grad_clip, "g_loss")
+            options = self.training_options
+            norm = update(
+                self,
+                optimizer,
+                g_loss,
+                options.g_grad_clip,
+                "g_loss",
+                measure_norm=options.log_grad_norms,
+            )
         if self.averages is not None:
             self.averages.update(self.generators(), self.global_step)
-        return {"g_loss": g_loss.detach(), **logs}
+        logs = {"g_loss": g_loss.detach(), **logs}
+        if norm is not None:
+            logs["g_grad_norm"] = norm
+        return logs
 
     def record(self, logs: dict[str, Tensor], batch_idx: int) -> None:
         """Add the batch's scalars to the means; log a window or check the queued losses when

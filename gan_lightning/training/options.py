@@ -28,7 +28,9 @@ class TrainingOptions:
     rate for D). ``scheduler`` (optional) is applied to each optimizer and stepped by hand at the
     end of every epoch, since Lightning does not step schedulers under manual optimization.
     ``d_steps``: D updates per G update. ``on_nonfinite``: a NaN/inf loss ``stop``s the run
-    (exit 3, the last good checkpoint kept) or ``skip``s that update.
+    (exit 3, the last good checkpoint kept) or ``skip``s that update. ``log_grad_norms``: log
+    the norm of D's and G's gradients at each update (``train/d_grad_norm``,
+    ``train/g_grad_norm``), off by default as it costs a pass over every gradient.
 
     The toolkit, off by default: D's penalties (``gp_weight``, ``gp_one_sided``, ``r1_gamma``,
     ``r1_every``, ``r1_rampup``: ``regularizers.py``), the average of G (``ema``: ``ema.py``)
@@ -42,6 +44,7 @@ class TrainingOptions:
     g_grad_clip: float | None = None
     d_grad_clip: float | None = None
     on_nonfinite: str = "stop"
+    log_grad_norms: bool = False
     gp_weight: float = 0.0
     gp_one_sided: bool = False
     r1_gamma: float = 0.0

@@ -55,6 +55,15 @@ def only_updating(module: pl.LightningModule, optimizer: Any, side: str) -> Iter
         module.untoggle_optimizer(optimizer)
 
 
+def gradient_norm(optimizer: Any) -> Tensor:
+    """The 2-norm of all gradients the optimizer steps, as norm clipping measures it."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    norms = [torch.linalg.vector_norm(p.grad.detach()) for p in params if p.grad is not None]
+    if not norms:
+        return torch.zeros((), device=params[0].device)
+    return torch.linalg.vector_norm(torch.stack(norms))
+
+
 def update(
     module: pl.LightningModule,
     optimizer: Any,
@@ -62,11 +71,14 @@ def update(
     clip: float | None,
     name: str,
     checked: Tensor | None = None,
-) -> None:
+    measure_norm: bool = False,
+) -> Tensor | None:
     """Backward and step, unless the non-finite guard (``module.guard``) skips this update.
 
     ``checked``: the value the guard watches, when not ``loss`` itself (under a gradient
     scaler, D's penalty may overflow like any fp16 gradient: the scaler skips that update).
+    ``measure_norm``: return the gradients' norm (unscaled, before clipping; None when the
+    update is skipped), a device tensor: no host sync.
     """
     guard = module.guard
 
@@ -75,7 +87,7 @@ def update(
 
     watched = loss if checked is None else checked
     if not guard.admit(watched, name, module.global_step, module.current_epoch, agree):
-        return
+        return None
     if module.direct_updates:
         loss.backward()
     else:
@@ -84,7 +96,8 @@ def update(
     if hasattr(precision, "unscale"):  # clip unscaled gradients; inf/NaN: the scaler skips
         precision.unscale(optimizer)
     elif not guard.gradients_ok(optimizer, name, module.global_step, module.current_epoch, agree):
-        return
+        return None
+    norm = gradient_norm(optimizer) if measure_norm else None
     if clip is not None:
         module.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
     if module.direct_updates:
@@ -95,3 +108,5 @@ def update(
     if getattr(precision, "last_step_skipped", False):
         scale = precision.scaler.get_scale()
         guard.scaler_skipped(scale, name, module.global_step, module.current_epoch)
+        return None
+    return norm
