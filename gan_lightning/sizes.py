@@ -19,4 +19,3 @@ class Positive:
 
 
 PositiveInt = Annotated[int, Positive()]
-PositiveFloat = Annotated[float, Positive()]

@@ -19,7 +19,6 @@ from gan_lightning.rng import seed_for_rank
 from tests.conftest import TINY_CYCLEGAN, run_cli, write_unpaired
 from tests.test_cli import status_of
 
-CHECK = "gan_lightning.callbacks.ddp_check.DistributedSyncCheck"
 BATCHES = 3
 VARIANTS = {
     "gan": ("model=gan", "data=digits", "data.loader.batch_size=16"),
@@ -66,8 +65,8 @@ def run_ddp(overrides, tmp_path: Path, data_root: Path, *extra: str):
         f"trainer.limit_train_batches={BATCHES}",
         "callbacks.evaluation=null",
         f"paths.data_dir={data_root}",
-        f"+callbacks.ddp_check._target_={CHECK}",
-        f"+callbacks.ddp_check.record={record}",
+        "callbacks=[default,ddp_check]",
+        f"callbacks.ddp_check.record={record}",
         *extra,
         run_dir=run_dir,
         timeout=240,
@@ -142,8 +141,8 @@ def test_sync_check_is_silent_in_a_single_process(tmp_path):
     record = tmp_path / "sync.jsonl"
     result = run_cli(
         "debug=fast_dev_run",
-        f"+callbacks.ddp_check._target_={CHECK}",
-        f"+callbacks.ddp_check.record={record}",
+        "callbacks=[default,ddp_check]",
+        f"callbacks.ddp_check.record={record}",
         run_dir=tmp_path / "run",
     )
     assert result.returncode == 0, result.stderr[-2000:]

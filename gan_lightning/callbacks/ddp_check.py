@@ -4,7 +4,7 @@ Weights that drift apart mean a gradient was not synchronised (a parameter DDP d
 about, an update one rank skipped); identical batches on two ranks mean the data was not
 sharded, so N processes did the work of one. Both fail silently otherwise. The check costs two
 small all-gathers per checked batch: turn it on to validate a new variant or setup
-(``+callbacks.ddp_check._target_=gan_lightning.callbacks.ddp_check.DistributedSyncCheck``).
+(``callbacks=[default,ddp_check]``, ``conf/callbacks/ddp_check.yaml``).
 """
 
 from __future__ import annotations

@@ -15,8 +15,6 @@ from torch import Tensor
 from gan_lightning.errors import UserError
 from gan_lightning.metrics.base import EvaluationInputs, SampleMetric
 
-PAPERS_SAMPLE_COUNT = 2500  # both papers score 2,500 generated samples
-
 
 def mode_statistics(
     samples: Tensor, centers: Tensor, std: float, threshold: float = 3.0

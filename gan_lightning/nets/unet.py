@@ -30,8 +30,6 @@ from gan_lightning.nets.common import (
     norm_layer,
 )
 
-PRESETS = {"unet_256": 8, "unet_128": 7, "unet_64": 6}  # the names junyanz's code uses
-
 
 def default_num_downs(image_size: int) -> int:
     """Halvings that bring ``image_size`` down to 1x1 (the paper's bottleneck)."""

@@ -2,7 +2,8 @@
 
 Each function says what it needs from Lightning; ``tests/test_adversarial.py``,
 ``tests/test_performance.py`` and ``tests/test_reliability.py`` fail when one of them stops
-doing it.
+doing it. (``noise.py`` names one private Lightning module as text, the origin of a warning
+it filters; it imports nothing private.)
 """
 
 from __future__ import annotations
