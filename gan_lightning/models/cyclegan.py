@@ -148,9 +148,8 @@ class CycleGAN(AdversarialModule):
             )
         self.preview.take_from_data(datamodule, self.device)
 
-    def training_step(self, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self.preview.keep_if_missing(*self._split(batch))
-        super().training_step(batch, batch_idx)
 
     def grid_images(self) -> dict[str, tuple[Tensor, int]]:
         """Rows of input | translation | reconstruction for each direction."""

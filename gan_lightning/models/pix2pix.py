@@ -115,9 +115,8 @@ class Pix2Pix(AdversarialModule):
     def on_train_start(self) -> None:
         self.preview.take_from_data(getattr(self.trainer, "datamodule", None), self.device)
 
-    def training_step(self, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         self.preview.keep_if_missing(*self._split(batch))
-        super().training_step(batch, batch_idx)
 
     def grid_images(self) -> dict[str, tuple[Tensor, int]]:
         """Rows of input | output | target."""
