@@ -31,8 +31,8 @@ train: install
 bench: install  # framework vs plain loop, data loader, memory; about 10 minutes on 2 cores
 	$(PY) experiments/benchmarks/bench.py --out experiments/benchmarks/results.json
 
-docs: install  # the docs site in site/; --strict: a broken link or a page left out fails
-	cd docs && NO_MKDOCS_2_WARNING=1 $(abspath $(PY)) -m mkdocs build --strict --quiet
+docs: install  # the docs site in site/; --strict: a broken link or a page left out fails (no --quiet: it hides the warnings --strict counts)
+	cd docs && NO_MKDOCS_2_WARNING=1 $(abspath $(PY)) -m mkdocs build --strict
 
 docs-serve: install  # preview at http://127.0.0.1:8000 while editing docs/pages/
 	cd docs && NO_MKDOCS_2_WARNING=1 $(abspath $(PY)) -m mkdocs serve

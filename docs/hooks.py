@@ -1,7 +1,7 @@
 """mkdocs hooks: the site's home page is README.md, with its links made relative to the pages;
-the config reference page gets its tables, composed from conf/ at build time; links from the pages
-to experiments/ are written as a forge resolves them (up and out of docs/pages/) and are turned
-into links through docs/pages/experiments, so the site serves the reports as pages."""
+the config reference page gets its tables, composed from conf/ at build time; links between the
+pages and experiments/ are written as a forge resolves them and are turned into
+links through docs/pages/experiments, so the site serves the reports as pages."""
 
 from __future__ import annotations
 
@@ -34,20 +34,26 @@ def on_page_read_source(page: Any, config: Any) -> str | None:
 
 
 def site_link(target: str, page_dir: str) -> str:
-    """The link to `target` (relative to the page's folder `page_dir` in docs/pages/) that
-    reaches experiments/ through the docs/pages/experiments link; other targets unchanged."""
+    """``target`` as written in a page whose folder in the site is ``page_dir``, made to work on
+    the site: written for the files where they lie (as a forge follows links), it may leave
+    docs/pages/ for experiments/ or, from a report, experiments/ for docs/pages/; on the site the
+    reports are under experiments/ beside the pages (the docs/pages/experiments link)."""
     if "://" in target or target.startswith(("/", "mailto:")):
         return target
-    on_disk = Path(posixpath.normpath(posixpath.join(str(PAGES / page_dir), target)))
-    if not on_disk.is_relative_to(EXPERIMENTS):
+    in_experiments = page_dir == "experiments" or page_dir.startswith("experiments/")
+    real_dir = EXPERIMENTS.parent / page_dir if in_experiments else PAGES / page_dir
+    on_disk = Path(posixpath.normpath(posixpath.join(str(real_dir), target)))
+    if on_disk.is_relative_to(EXPERIMENTS):
+        in_site = posixpath.join("experiments", on_disk.relative_to(EXPERIMENTS).as_posix())
+    elif on_disk.is_relative_to(PAGES):
+        in_site = on_disk.relative_to(PAGES).as_posix()
+    else:
         return target
-    in_site = posixpath.join("experiments", on_disk.relative_to(EXPERIMENTS).as_posix())
     return posixpath.relpath(in_site, page_dir or ".")
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
-    src = page.file.src_uri
-    if src == "index.md" or src.startswith("experiments/"):
+    if page.file.src_uri == "index.md":  # README.md's links were made relative to the pages
         return markdown
-    page_dir = posixpath.dirname(src)
+    page_dir = posixpath.dirname(page.file.src_uri)
     return LINK.sub(lambda m: m.group(1) + site_link(m.group(2), page_dir), markdown)

@@ -14,6 +14,7 @@ from gan_lightning.models.adversarial import CHECKPOINT_KEY
 from gan_lightning.models.gan import GAN
 from gan_lightning.nets.mlp import MLPDiscriminator, MLPGenerator
 from gan_lightning.training.options import TrainingOptions
+from gan_lightning.training.updates import gradient_norm
 from tests.conftest import quiet_trainer
 from tests.training_options import with_training
 
@@ -232,3 +233,9 @@ def test_mixed_precision_and_profilers_keep_lightnings_dispatch():
         model = make_gan()
         trainer(max_steps=2, **kwargs).fit(model, loader(n_batches=1))
         assert not model.direct_updates
+
+
+def test_the_gradient_norm_of_half_precision_weights_does_not_overflow():
+    weight = torch.nn.Parameter(torch.zeros(4, dtype=torch.float16))
+    weight.grad = torch.full((4,), 60000.0, dtype=torch.float16)  # finite; its norm is not in fp16
+    assert gradient_norm(torch.optim.SGD([weight], lr=1.0)).item() == 120000.0

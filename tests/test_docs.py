@@ -203,18 +203,22 @@ MARKDOWN_LINK = re.compile(r"\]\(([^)\s#]+)")
 
 
 def test_the_pages_links_resolve_on_a_forge_without_the_experiments_link():
-    """A forge shows docs/pages/*.md from where they lie and does not follow the folder link
-    docs/pages/experiments: every relative link must reach its file without it."""
+    """A forge shows docs/pages/*.md and the reports from where they lie and does not follow
+    the folder link docs/pages/experiments: every relative link must reach its file without it."""
     broken = []
-    for folder, _dirs, names in os.walk(PAGES):  # os.walk does not enter the folder link
-        for name in (n for n in names if n.endswith(".md")):
-            page = Path(folder) / name
-            for target in MARKDOWN_LINK.findall(page.read_text()):
-                if "://" in target or target.startswith("mailto:"):
-                    continue
-                on_disk = Path(os.path.normpath(page.parent / target))
-                if on_disk.is_relative_to(PAGES / "experiments") or not on_disk.exists():
-                    broken.append(f"{page.relative_to(REPO_ROOT)}: {target}")
+    pages = [
+        Path(folder) / name
+        for folder, _dirs, names in os.walk(PAGES)  # os.walk does not enter the folder link
+        for name in names
+        if name.endswith(".md")
+    ]
+    for page in [*pages, *REPO_ROOT.glob("experiments/*/README.md")]:
+        for target in MARKDOWN_LINK.findall(page.read_text()):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            on_disk = Path(os.path.normpath(page.parent / target))
+            if on_disk.is_relative_to(PAGES / "experiments") or not on_disk.exists():
+                broken.append(f"{page.relative_to(REPO_ROOT)}: {target}")
     assert not broken, "links a forge cannot follow:\n" + "\n".join(broken)
 
 
@@ -228,3 +232,9 @@ def test_the_site_reaches_experiments_through_the_pages_link():
     assert site_link("toolkit.md", "") == "toolkit.md"
     assert site_link("../toolkit.md", "models") == "../toolkit.md"
     assert site_link("https://example.org/a.md", "") == "https://example.org/a.md"
+    # from a report, served at experiments/NAME/ on the site, back to the pages
+    assert site_link("../../docs/pages/toolkit.md", "experiments/toolkit") == "../../toolkit.md"
+    assert site_link("../mode_collapse/README.md", "experiments/toolkit") == (
+        "../mode_collapse/README.md"
+    )
+    assert site_link("grids/a.jpg", "experiments/toolkit") == "grids/a.jpg"

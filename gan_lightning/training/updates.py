@@ -58,7 +58,12 @@ def only_updating(module: pl.LightningModule, optimizer: Any, side: str) -> Iter
 def gradient_norm(optimizer: Any) -> Tensor:
     """The 2-norm of all gradients the optimizer steps, as norm clipping measures it."""
     params = [p for group in optimizer.param_groups for p in group["params"]]
-    norms = [torch.linalg.vector_norm(p.grad.detach()) for p in params if p.grad is not None]
+    # in float32: a half-precision norm overflows at 65504 where the gradients are finite
+    norms = [
+        torch.linalg.vector_norm(p.grad.detach(), dtype=torch.float32)
+        for p in params
+        if p.grad is not None
+    ]
     if not norms:
         return torch.zeros((), device=params[0].device)
     return torch.linalg.vector_norm(torch.stack(norms))
