@@ -168,16 +168,8 @@ class AdversarialModule(pl.LightningModule):
                 # under fp16's scaler a penalty's overflow is the scaler's to skip: the guard
                 # watches D's adversarial loss then
                 checked = d_loss if gradient_scale(self) is not None else total
-            options = self.training_options
-            norm = update(
-                self,
-                optimizer,
-                total,
-                options.d_grad_clip,
-                "d_loss",
-                checked,
-                measure_norm=options.log_grad_norms,
-            )
+            clip = self.training_options.d_grad_clip
+            norm = update(self, optimizer, total, clip, "d_loss", checked)
         self.penalties.count_update()
         logs = {"d_loss": d_loss.detach(), **logs}
         if norm is not None:
@@ -192,15 +184,7 @@ class AdversarialModule(pl.LightningModule):
         """G's loss, one optimizer step, then G's average (when the run keeps one)."""
         with only_updating(self, optimizer, "generator"):
             g_loss, logs = self.generator_loss(batch)
-            options = self.training_options
-            norm = update(
-                self,
-                optimizer,
-                g_loss,
-                options.g_grad_clip,
-                "g_loss",
-                measure_norm=options.log_grad_norms,
-            )
+            norm = update(self, optimizer, g_loss, self.training_options.g_grad_clip, "g_loss")
         if self.averages is not None:
             self.averages.update(self.generators(), self.global_step)
         logs = {"g_loss": g_loss.detach(), **logs}

@@ -76,14 +76,14 @@ def update(
     clip: float | None,
     name: str,
     checked: Tensor | None = None,
-    measure_norm: bool = False,
 ) -> Tensor | None:
     """Backward and step, unless the non-finite guard (``module.guard``) skips this update.
 
     ``checked``: the value the guard watches, when not ``loss`` itself (under a gradient
     scaler, D's penalty may overflow like any fp16 gradient: the scaler skips that update).
-    ``measure_norm``: return the gradients' norm (unscaled, before clipping; None when the
-    update is skipped), a device tensor: no host sync.
+    Returns the gradients' norm (unscaled, before clipping) when the module's
+    ``training_options.log_grad_norms`` asks for it, as a device tensor (no host sync); None
+    when it does not or the update is skipped.
     """
     guard = module.guard
 
@@ -102,7 +102,7 @@ def update(
         precision.unscale(optimizer)
     elif not guard.gradients_ok(optimizer, name, module.global_step, module.current_epoch, agree):
         return None
-    norm = gradient_norm(optimizer) if measure_norm else None
+    norm = gradient_norm(optimizer) if module.training_options.log_grad_norms else None
     if clip is not None:
         module.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
     if module.direct_updates:
