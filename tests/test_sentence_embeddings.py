@@ -237,8 +237,9 @@ def test_trains_both_stages_on_vectors_and_keeps_the_grid_vectors(mnist_root, tm
     with pytest.raises(UserError, match="have no vector in grids"):
         second.generate(["a purple seven"])
     # stage II set up for words on a stage I that read vectors: the keys to set, in one line
+    words = make_model(small_nets(), stage="2", stage1_ckpt=str(stage1))
     with pytest.raises(UserError, match="set model.text_encoder.kind=precomputed, its embedd"):
-        make_model(small_nets(), stage="2", stage1_ckpt=str(stage1))
+        words.load_stage_one()
 
 
 # --- command line --------------------------------------------------------------------------------

@@ -396,13 +396,28 @@ def test_stage_two_refuses_a_checkpoint_that_is_not_stage_one(
     tmp_path, variant, stage, bases, message
 ):
     path = _fake_checkpoint(tmp_path / "other.ckpt", variant, stage, bases)
+    model = make_stackgan("2", stage1_ckpt=str(path))
     with pytest.raises(UserError, match=message) as error:
-        make_stackgan("2", stage1_ckpt=str(path))
+        model.load_stage_one()
     assert "\n" not in str(error.value)
     with pytest.raises(UserError, match="model.stage=2 trains stage II on a trained stage I"):
         make_stackgan("2")
-    with pytest.raises(UserError, match="not found"):
-        make_stackgan("2", stage1_ckpt=str(tmp_path / "missing.ckpt"))
+
+
+def test_a_resumed_stage_two_run_needs_no_stage_one_file(mnist_root, tmp_path):
+    datamodule = digit_datamodule(mnist_root)
+    stage1 = save_stage(make_stackgan("1"), datamodule, tmp_path / "stage1.ckpt")
+    stage2 = save_stage(make_stackgan("2", stage1_ckpt=str(stage1)), datamodule, tmp_path / "s2")
+    saved = torch.load(stage2, weights_only=True)["state_dict"]
+    stage1.rename(tmp_path / "moved.ckpt")
+    fresh = make_stackgan("2", stage1_ckpt=str(stage1))
+    with pytest.raises(UserError, match=r"model.stage1_ckpt=\S+stage1.ckpt not found; give"):
+        quiet_trainer(max_steps=2).fit(fresh, datamodule=datamodule)
+    resumed = make_stackgan("2", stage1_ckpt=str(stage1))
+    quiet_trainer(max_steps=4, max_epochs=9).fit(resumed, datamodule=datamodule, ckpt_path=stage2)
+    assert resumed.global_step == 4  # one more batch (a D and a G step) after the saved one
+    for name, value in resumed.stage1.state_dict().items():  # frozen: still the checkpoint's
+        assert torch.equal(value, saved[f"stage1.{name}"]), name
 
 
 # --- command line --------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from enum import Enum
 from functools import partial
 from itertools import chain
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -158,8 +159,16 @@ class StackGAN(AdversarialModule):
         # of the grid captions (kept in the checkpoint, so grids and sampling work without it)
         self.embeddings: SentenceEmbeddings | None = None
         self.grid_vectors: Tensor | None = None
+        # model.stage1_ckpt's file, when a fit starts without it (a resumed run does not need it)
+        self.stage_one_missing: str | None = None
         if self.training_stage is Stage.TWO:
-            self._load_stage1(stage1_ckpt)
+            if not stage1_ckpt:
+                raise UserError(
+                    "model.stage=2 trains stage II on a trained stage I: give its checkpoint, "
+                    "model.stage1_ckpt=PATH (from a model.stage=1 or joint run)"
+                )
+            for name in STAGE_I_NETS:
+                getattr(self, name).requires_grad_(False)
             self.train()
         elif stage1_ckpt is not None:
             raise ValueError(
@@ -173,12 +182,17 @@ class StackGAN(AdversarialModule):
         return {name: getattr(self, name) for name in names}
 
     # --- stage II on a trained stage I ---------------------------------------------------------
-    def _load_stage1(self, path: str | None) -> None:
-        if not path:
-            raise UserError(
-                "model.stage=2 trains stage II on a trained stage I: give its checkpoint, "
-                "model.stage1_ckpt=PATH (from a model.stage=1 or joint run)"
-            )
+    def load_stage_one(self) -> None:
+        """Stage I's networks and vocabulary from ``stage1_ckpt``, frozen.
+
+        Called when a stage-2 fit is set up, before G's average copies stage I. A resumed run
+        finds stage I in its own checkpoint, so a ``stage1_ckpt`` moved away since is only an
+        error when nothing is restored (checked at ``on_train_start``)."""
+        path = self.stage1_ckpt
+        if not Path(path).exists():
+            self.stage_one_missing = path
+            return
+        self.stage_one_missing = None
         checkpoint = load_checkpoint(path)
         extras = checkpoint[CHECKPOINT_KEY]
         family = variant_family(extras)
@@ -210,7 +224,6 @@ class StackGAN(AdversarialModule):
                     f"model.stage1_ckpt={path}: its {name} differs from the one this run builds; "
                     f"{hint}"
                 ) from None
-            getattr(self, name).requires_grad_(False)
         words = extras.get("vocabulary")
         self.vocabulary = list(words) if words else None  # None: stage I read sentence vectors
         log.info("stage II trains on the frozen stage I of %s", path)
@@ -222,6 +235,14 @@ class StackGAN(AdversarialModule):
             for name in STAGE_I_NETS:
                 getattr(self, name).eval()
         return self
+
+    def on_train_start(self) -> None:
+        # after any checkpoint is restored, whatever the strategy's restore order
+        if self.stage_one_missing is not None and self.trainer.ckpt_path is None:
+            raise UserError(
+                f"model.stage1_ckpt={self.stage_one_missing} not found; give the last.ckpt of "
+                "the model=stackgan model.stage=1 (or joint) run that stage II builds on"
+            )
 
     def on_train_epoch_start(self) -> None:
         super().on_train_epoch_start()
@@ -250,6 +271,8 @@ class StackGAN(AdversarialModule):
     # --- data and vocabulary -------------------------------------------------------------------
     def setup(self, stage: str) -> None:
         super().setup(stage)
+        if stage == "fit" and self.training_stage is Stage.TWO:
+            self.load_stage_one()
         datamodule = self.trainer.datamodule
         if datamodule is None or not hasattr(datamodule, "vocabulary"):
             return
