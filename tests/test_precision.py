@@ -3,6 +3,7 @@ unscaled gradients, scalers in checkpoints. Runs on the CPU (torch's fp16 CPU au
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import pytest
@@ -17,6 +18,7 @@ from gan_lightning.losses import NonSaturatingLoss
 from gan_lightning.models.gan import GAN
 from gan_lightning.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_lightning.precision import AdversarialMixedPrecision, precision_arguments
+from gan_lightning.training import updates
 from tests.conftest import quiet_trainer, run_cli
 from tests.training_options import with_training
 
@@ -89,6 +91,26 @@ def test_clipping_sees_unscaled_gradients():
     assert finite, model.norms
     # clipped to 1e-3 in true units; clipping scaled gradients would leave ~1e-3 / 65536
     assert all(0.5e-3 < n <= 1.01e-3 for n in finite), finite
+
+
+def test_logged_gradient_norms_are_unscaled(monkeypatch):
+    """``log_grad_norms`` under the scaler: the norm the optimizer steps with, not x 65536."""
+    measured = []
+
+    def recording_norm(optimizer):
+        measured.append(float(measure(optimizer)))
+        return torch.tensor(measured[-1])
+
+    measure = updates.gradient_norm
+    monkeypatch.setattr(updates, "gradient_norm", recording_norm)
+    plugin = AdversarialMixedPrecision("cpu")
+    model = tiny_gan(NormRecordingGAN, log_grad_norms=True)
+    quiet_trainer(max_epochs=1, plugins=[plugin]).fit(model, images(64))
+    assert len(measured) == len(model.norms) == 32  # 16 batches, a D and a G update each
+    # the first scales overflow fp16 on the CPU (NaN norms, skipped steps); then finite
+    finite = [(m, n) for m, n in zip(measured, model.norms, strict=True) if math.isfinite(n)]
+    assert len(finite) >= 8, model.norms
+    assert all(m == pytest.approx(n, rel=1e-4) for m, n in finite), finite
 
 
 def test_scalers_are_saved_and_restored(tmp_path):
