@@ -153,3 +153,37 @@ def test_evaluation_callback_logs_mode_metrics_and_optimized_metric(tmp_path):
     header = (run_dir / "csv" / "metrics.csv").read_text().splitlines()[0]
     assert "eval/modes" in header and "eval/reverse_kl" in header
     assert (run_dir / "samples" / "epoch_001.png").exists()
+
+
+@pytest.mark.parametrize("whole_sets", [True, False])
+def test_kernel_distance_is_torchmetrics_kid_with_the_same_subsets(monkeypatch, whole_sets):
+    """Both paths (whole-set kernels, and one subset at a time for large sets) give
+    torchmetrics' KID for the same seed: the same subsets, the same estimator."""
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    from gan_lightning.metrics import kernel_distance
+
+    class Identity(torch.nn.Module):
+        num_features = 16
+
+        def forward(self, features):
+            return features
+
+    torch.manual_seed(0)
+    real, fake = torch.randn(300, 16), torch.randn(250, 16) * 1.2 + 0.1
+    reference = KernelInceptionDistance(feature=Identity(), subsets=20, subset_size=100)
+    reference.update(real, real=True)
+    reference.update(fake, real=False)
+    torch.manual_seed(7)
+    expected = [float(v) for v in reference.compute()]
+    if not whole_sets:
+        monkeypatch.setattr(kernel_distance, "WHOLE_SET_ENTRIES", 0)
+    torch.manual_seed(7)
+    mean, std = kernel_distance.kernel_distance(real, fake, 20, 100)
+    assert expected[0] > 1e-3  # the sets differ, so a zero estimate would not pass
+    assert (mean, std) == (
+        pytest.approx(expected[0], rel=1e-4),
+        pytest.approx(expected[1], rel=1e-3),
+    )
+    with pytest.raises(ValueError, match="subset_size=300 is more than the 250 samples"):
+        kernel_distance.kernel_distance(real, fake, 2, 300)

@@ -1,5 +1,6 @@
-"""Fréchet and kernel distances (FID / KID, and their classifier-feature twins) via torchmetrics,
-and precision / recall / density / coverage on the same features.
+"""Fréchet and kernel distances (FID / KID, and their classifier-feature twins; FID via
+torchmetrics, KID in ``kernel_distance``), and precision / recall / density / coverage on the
+same features.
 
 Features are computed once per batch by the subclass's network and handed to torchmetrics
 through a pass-through module, so one forward pass serves every statistic, memory stays bounded
@@ -18,7 +19,6 @@ import torch
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
-from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan_lightning.errors import UserError
 from gan_lightning.metrics.base import (
@@ -41,6 +41,7 @@ from gan_lightning.metrics.fidelity import (
     fidelity_diversity,
     nearest_distances,
 )
+from gan_lightning.metrics.kernel_distance import kernel_distance
 
 
 class _Features(nn.Module):
@@ -115,38 +116,34 @@ class FeatureDistance(SampleMetric):
         self.load(inputs)
         real = self._real_features(inputs)
         fid = FrechetInceptionDistance(feature=_Features(real.shape[1]))
-        with warnings.catch_warnings():  # KID and IS keep N x F features: bounded by num_samples
+        with warnings.catch_warnings():  # IS keeps N x F features: bounded by num_samples
             warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
-            kid = KernelInceptionDistance(
-                feature=_Features(real.shape[1]),
-                subsets=self.kid_subsets,
-                subset_size=inputs.kid_subset_size or self.kid_subset_size,
-            )
             score = InceptionScore(feature=_Features(0)) if self.scores_inception else None
         for chunk in real.split(inputs.batch_size):
             fid.update(chunk, real=True)
-            kid.update(chunk, real=True)
-        fakes = []  # float32 copies for the k-NN metrics
+        fakes = []  # for KID and the k-NN metrics
         for fake, _ in inputs.fake_batches():
             outputs = self.features(fake)
             fid.update(outputs["features"].cpu(), real=False)
-            kid.update(outputs["features"].cpu(), real=False)
-            if self.fidelity_suffix is not None:
-                fakes.append(outputs["features"].cpu().float())
+            fakes.append(outputs["features"].cpu().float())
             if score is not None:
                 score.update(outputs["logits"].cpu())
+        fake_features = torch.cat(fakes)
+        subset_size = inputs.kid_subset_size or self.kid_subset_size
         with torch.random.fork_rng(devices=[]):  # KID draws subsets: seeded, training RNG kept
             torch.manual_seed(inputs.seed)
-            kid_mean, kid_std = kid.compute()
+            kid_mean, kid_std = kernel_distance(
+                real.cpu(), fake_features, self.kid_subsets, subset_size
+            )
             results = {
                 self.fid_name: float(fid.compute()),
-                self.kid_name: float(kid_mean),
-                f"{self.kid_name}_std": float(kid_std),
+                self.kid_name: kid_mean,
+                f"{self.kid_name}_std": kid_std,
             }
             if score is not None:
                 results["inception_score"] = float(score.compute()[0])
         if self.fidelity_suffix is not None:
-            results.update(self._fidelity(inputs, real, torch.cat(fakes)))
+            results.update(self._fidelity(inputs, real, fake_features))
         return results
 
     def _fidelity(self, inputs: EvaluationInputs, real: Tensor, fake: Tensor) -> dict[str, float]:

@@ -1,0 +1,73 @@
+"""KID (Binkowski et al. 2018): the unbiased MMD^2 of a cubic polynomial kernel, averaged over
+random subsets of the real and generated features.
+
+The estimate is torchmetrics' ``KernelInceptionDistance`` (degree 3, gamma 1/F, coef 1), with
+the subsets drawn as it draws them, so a seed gives the same subsets. What differs is the
+arithmetic: where the kernel matrices of the whole sets fit in memory, they are computed once
+and every subset's sums are read from them with one matrix product, instead of three
+subset-sized kernels per subset, which is where an evaluation after every epoch spent most of
+its time.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+# entries of the three whole-set kernel matrices (float64) above which each subset gets its
+# own kernels instead: 3e7 entries are 240 MB
+WHOLE_SET_ENTRIES = 30_000_000
+
+
+def polynomial_kernel(a: Tensor, b: Tensor) -> Tensor:
+    return (a @ b.T / a.shape[1] + 1.0) ** 3
+
+
+def kernel_distance(
+    real: Tensor, fake: Tensor, subsets: int, subset_size: int
+) -> tuple[float, float]:
+    """Mean and population standard deviation of MMD^2 over ``subsets`` subsets of
+    ``subset_size`` real and generated feature vectors, drawn from the global random stream."""
+    n_real, n_fake = real.shape[0], fake.shape[0]
+    if min(n_real, n_fake) < subset_size:
+        raise ValueError(
+            f"subset_size={subset_size} is more than the {min(n_real, n_fake)} samples of a set"
+        )
+    real, fake = real.double(), fake.double()
+    draws = [  # torchmetrics' order: a real subset, then a generated one
+        (torch.randperm(n_real)[:subset_size], torch.randperm(n_fake)[:subset_size])
+        for _ in range(subsets)
+    ]
+    if n_real * n_real + n_fake * n_fake + n_real * n_fake <= WHOLE_SET_ENTRIES:
+        values = _from_whole_set_kernels(real, fake, draws, subset_size)
+    else:
+        values = torch.stack([_mmd(real[r], fake[f]) for r, f in draws])
+    return float(values.mean()), float(values.std(unbiased=False))
+
+
+def _mmd(real: Tensor, fake: Tensor) -> Tensor:
+    m = real.shape[0]
+    k_rr, k_ff = polynomial_kernel(real, real), polynomial_kernel(fake, fake)
+    within = k_rr.sum() - k_rr.diagonal().sum() + k_ff.sum() - k_ff.diagonal().sum()
+    return within / (m * (m - 1)) - 2 * polynomial_kernel(real, fake).sum() / (m * m)
+
+
+def _from_whole_set_kernels(
+    real: Tensor, fake: Tensor, draws: list[tuple[Tensor, Tensor]], m: int
+) -> Tensor:
+    """Each subset's kernel sums as w_a' K w_b, with w the subset's 0/1 indicator vector."""
+    in_real = real.new_zeros(real.shape[0], len(draws))
+    in_fake = fake.new_zeros(fake.shape[0], len(draws))
+    for column, (r, f) in enumerate(draws):
+        in_real[r, column] = 1.0
+        in_fake[f, column] = 1.0
+
+    def sums(a: Tensor, b: Tensor, in_a: Tensor, in_b: Tensor) -> Tensor:
+        return (in_a * (polynomial_kernel(a, b) @ in_b)).sum(0)
+
+    def diagonal_sums(a: Tensor, in_a: Tensor) -> Tensor:
+        return (((a * a).sum(1) / a.shape[1] + 1.0) ** 3) @ in_a
+
+    within = sums(real, real, in_real, in_real) - diagonal_sums(real, in_real)
+    within = within + sums(fake, fake, in_fake, in_fake) - diagonal_sums(fake, in_fake)
+    return within / (m * (m - 1)) - 2 * sums(real, fake, in_real, in_fake) / (m * m)
