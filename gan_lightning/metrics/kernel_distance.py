@@ -33,14 +33,14 @@ def kernel_distance(
         raise ValueError(
             f"subset_size={subset_size} is more than the {min(n_real, n_fake)} samples of a set"
         )
-    real, fake = real.double(), fake.double()
     draws = [  # torchmetrics' order: a real subset, then a generated one
         (torch.randperm(n_real)[:subset_size], torch.randperm(n_fake)[:subset_size])
         for _ in range(subsets)
     ]
     if n_real * n_real + n_fake * n_fake + n_real * n_fake <= WHOLE_SET_ENTRIES:
-        values = _from_whole_set_kernels(real, fake, draws, subset_size)
-    else:
+        # in float64: each sum adds up to millions of kernel values
+        values = _from_whole_set_kernels(real.double(), fake.double(), draws, subset_size)
+    else:  # at torchmetrics' precision and cost
         values = torch.stack([_mmd(real[r], fake[f]) for r, f in draws])
     return float(values.mean()), float(values.std(unbiased=False))
 
