@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+from torchmetrics.image.kid import poly_mmd
 
 # entries of the three whole-set kernel matrices (float64) above which each subset gets its
 # own kernels instead: 3e7 entries are 240 MB
@@ -20,6 +21,7 @@ WHOLE_SET_ENTRIES = 30_000_000
 
 
 def polynomial_kernel(a: Tensor, b: Tensor) -> Tensor:
+    """torchmetrics' KID kernel: degree 3, gamma 1/F, coef 1."""
     return (a @ b.T / a.shape[1] + 1.0) ** 3
 
 
@@ -40,16 +42,9 @@ def kernel_distance(
     if n_real * n_real + n_fake * n_fake + n_real * n_fake <= WHOLE_SET_ENTRIES:
         # in float64: each sum adds up to millions of kernel values
         values = _from_whole_set_kernels(real.double(), fake.double(), draws, subset_size)
-    else:  # at torchmetrics' precision and cost
-        values = torch.stack([_mmd(real[r], fake[f]) for r, f in draws])
+    else:  # torchmetrics' own per-subset estimate
+        values = torch.stack([poly_mmd(real[r], fake[f]) for r, f in draws])
     return float(values.mean()), float(values.std(unbiased=False))
-
-
-def _mmd(real: Tensor, fake: Tensor) -> Tensor:
-    m = real.shape[0]
-    k_rr, k_ff = polynomial_kernel(real, real), polynomial_kernel(fake, fake)
-    within = k_rr.sum() - k_rr.diagonal().sum() + k_ff.sum() - k_ff.diagonal().sum()
-    return within / (m * (m - 1)) - 2 * polynomial_kernel(real, fake).sum() / (m * m)
 
 
 def _from_whole_set_kernels(
@@ -62,12 +57,9 @@ def _from_whole_set_kernels(
         in_real[r, column] = 1.0
         in_fake[f, column] = 1.0
 
-    def sums(a: Tensor, b: Tensor, in_a: Tensor, in_b: Tensor) -> Tensor:
-        return (in_a * (polynomial_kernel(a, b) @ in_b)).sum(0)
+    def within(a: Tensor, in_a: Tensor) -> Tensor:  # the sums without k(x, x)
+        kernel = polynomial_kernel(a, a)
+        return (in_a * (kernel @ in_a)).sum(0) - kernel.diagonal() @ in_a
 
-    def diagonal_sums(a: Tensor, in_a: Tensor) -> Tensor:
-        return (((a * a).sum(1) / a.shape[1] + 1.0) ** 3) @ in_a
-
-    within = sums(real, real, in_real, in_real) - diagonal_sums(real, in_real)
-    within = within + sums(fake, fake, in_fake, in_fake) - diagonal_sums(fake, in_fake)
-    return within / (m * (m - 1)) - 2 * sums(real, fake, in_real, in_fake) / (m * m)
+    across = (in_real * (polynomial_kernel(real, fake) @ in_fake)).sum(0)
+    return (within(real, in_real) + within(fake, in_fake)) / (m * (m - 1)) - 2 * across / (m * m)
