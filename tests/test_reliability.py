@@ -194,13 +194,18 @@ def _wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> No
 )
 def test_a_signal_saves_a_checkpoint_and_the_run_resumes_from_it(sent, status, tmp_path):
     run_dir = tmp_path / "run"
-    # batches of 8: 224 an epoch, a few seconds, so the signal lands inside the second epoch
-    # (with the default 28 an epoch ends within the 0.5 s wait on an idle machine)
-    small = ("data.loader.batch_size=8",)
-    process = _start_long_run(run_dir, *small)
+    # batches of 4: 449 an epoch, about 2 s on an idle machine. The first run writes last.ckpt
+    # only every 950 steps (batch 26 of the second epoch, two steps a batch), so its first
+    # appearance says the second epoch is under way with most of it to go: the signal lands
+    # inside an epoch however fast the machine
+    small = ("data.loader.batch_size=4",)
+    in_second_epoch = 950
+    process = _start_long_run(
+        run_dir, *small, "callbacks.model_checkpoint=null",
+        f"callbacks.step_checkpoint.every_n_train_steps={in_second_epoch}",
+    )  # fmt: skip
     try:
-        _wait_for(run_dir / "checkpoints" / "last.ckpt", process)  # the first epoch is done
-        time.sleep(0.5)  # and the second has started
+        _wait_for(run_dir / "checkpoints" / "last.ckpt", process)
         process.send_signal(sent)
         _, stderr = process.communicate(timeout=120)
     finally:
@@ -212,6 +217,7 @@ def test_a_signal_saves_a_checkpoint_and_the_run_resumes_from_it(sent, status, t
     saved = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert json.loads((run_dir / "status.json").read_text())["status"] == "interrupted"
     assert not list((run_dir / "checkpoints").glob("*.partial"))
+    assert saved["epoch"] == 1
     # ckpt_path=last in the same run folder (how a requeued SLURM job restarts) continues it
     epochs = saved["epoch"] + 1
     result = run_cli(*small, "ckpt_path=last", f"trainer.max_epochs={epochs}",
@@ -223,8 +229,9 @@ def test_a_signal_saves_a_checkpoint_and_the_run_resumes_from_it(sent, status, t
     )
     resumed = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert resumed["epoch"] == saved["epoch"]  # the interrupted epoch, now finished
-    assert resumed["global_step"] > saved["global_step"]
-    assert saved["global_step"] % (2 * 224) != 0  # the signal came inside an epoch
+    assert resumed["global_step"] > saved["global_step"] > in_second_epoch
+    steps_an_epoch = resumed["global_step"] // epochs
+    assert saved["global_step"] % steps_an_epoch != 0  # the signal came inside an epoch
     straight = tmp_path / "straight"
     result = run_cli(
         *small, f"trainer.max_epochs={epochs}", "callbacks.evaluation=null", run_dir=straight
