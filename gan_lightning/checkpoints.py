@@ -41,10 +41,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, partial)
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A gan-lightning checkpoint, loaded with ``weights_only=True``: no pickled code runs."""
+def load_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
+    """A gan-lightning checkpoint, loaded with ``weights_only=True``: no pickled code runs.
+    ``mmap``: tensors are mapped from the file, not read, for a look at the config."""
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except FileNotFoundError:
         raise UserError(f"checkpoint {path} not found") from None
     except IsADirectoryError:
@@ -97,6 +98,12 @@ def resolve_resume(ckpt_path: str | None, output_dir: str | Path) -> str | None:
     if not path.is_file():
         raise UserError(f"ckpt_path={ckpt_path}: no such file (give a .ckpt, a run folder or last)")
     return str(path)
+
+
+def checkpoint_seed(path: str) -> int | None:
+    """The seed the run that wrote ``path`` trained with (None: it recorded none)."""
+    seed = load_checkpoint(path, mmap=True)[CHECKPOINT_KEY]["config"].get("seed")
+    return None if seed is None else int(seed)
 
 
 def check_resume(path: str, model: nn.Module) -> None:

@@ -6,10 +6,13 @@ objects, so numpy's and Python's states are converted to tensors and lists of in
 
 from __future__ import annotations
 
+import os
 import random
+import secrets
 from typing import Any
 
 import numpy as np
+import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
 
@@ -76,3 +79,30 @@ def gather_rng_states(state: dict[str, Any]) -> list[dict[str, Any]]:
     states: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(states, state)
     return states
+
+
+SEED_VARIABLE = "PL_GLOBAL_SEED"  # where seed_everything leaves the seed for child processes
+_seed_set_here: str | None = None  # the value this process's own seed_run left there
+
+
+def choose_seed(given: int | None, resumed: int | None) -> int:
+    """The run's seed: ``given``; else ``resumed`` (the seed of the run a checkpoint resumes,
+    so its shuffle carries on where it stopped); else the one a launcher handed this process
+    (Lightning's DDP launcher starts each rank with the first process's ``PL_GLOBAL_SEED``);
+    else a fresh draw. A value this process left there itself, for an earlier job of an
+    in-process sweep, is not reused: every ``seed=null`` job of a sweep gets its own."""
+    if given is not None:
+        return int(given)
+    if resumed is not None:
+        return int(resumed)
+    inherited = os.environ.get(SEED_VARIABLE)
+    if inherited is not None and inherited != _seed_set_here:
+        return int(inherited)
+    return secrets.randbelow(2**31)  # not the global stream: a sweep's last job left it seeded
+
+
+def seed_run(seed: int) -> None:
+    """``seed_everything`` (data-loader workers included), remembering what it set."""
+    global _seed_set_here
+    pl.seed_everything(seed, workers=True, verbose=False)
+    _seed_set_here = os.environ[SEED_VARIABLE]

@@ -20,7 +20,7 @@ import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.loggers import CSVLogger, WandbLogger
 from pytorch_lightning.trainer.states import TrainerStatus
 from pytorch_lightning.utilities.exceptions import SIGTERMException
@@ -30,7 +30,7 @@ from gan_lightning.aliases import expand_short_keys
 from gan_lightning.callbacks.cadence import EpochCadenceCheck
 from gan_lightning.callbacks.interruption import InterruptionCheckpoint
 from gan_lightning.callbacks.sample_grid import SampleGridCallback
-from gan_lightning.checkpoints import check_resume, resolve_resume
+from gan_lightning.checkpoints import check_resume, checkpoint_seed, resolve_resume
 from gan_lightning.commands import write_json_atomic
 from gan_lightning.config_check import check_config
 from gan_lightning.distributed import check_distributed_setup
@@ -39,6 +39,7 @@ from gan_lightning.noise import quiet_known_noise
 from gan_lightning.precision import precision_arguments
 from gan_lightning.printing import print_config_tree
 from gan_lightning.renamed import upgrade_overrides
+from gan_lightning.rng import choose_seed, seed_run
 from gan_lightning.training.lightning_adapter import keep_csv_rows_on_resume
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,8 @@ def train(cfg: DictConfig) -> float | None:
     """Train one run; returns ``cfg.optimized_metric`` from the final metrics when it is set."""
     check_config(cfg)
     _write_status(cfg, "running")  # replaces the "completed" of an earlier run in this folder
-    if cfg.get("seed") is not None:
-        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    ckpt_path = resolve_resume(cfg.get("ckpt_path"), cfg.paths.output_dir)
+    _seed(cfg, ckpt_path)
     rank_zero_only(print_config_tree)(cfg)
 
     datamodule = build(cfg.data, "data")
@@ -72,7 +73,6 @@ def train(cfg: DictConfig) -> float | None:
         datamodule.validate()
     model = build(cfg.model, "model")
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
-    ckpt_path = resolve_resume(cfg.get("ckpt_path"), cfg.paths.output_dir)
     if ckpt_path is not None:
         check_resume(ckpt_path, model)  # before anything else is built or printed
         log.info("resuming from %s", ckpt_path)
@@ -122,6 +122,24 @@ def train(cfg: DictConfig) -> float | None:
             + _evaluation_schedule(cfg, trainer, name)
         )
     return metrics[name]
+
+
+def _seed(cfg: DictConfig, ckpt_path: str | None) -> None:
+    """Seed the run. ``seed=null`` gets a seed too, written into the run's config (so the
+    checkpoint, the loggers and a resume know it) and logged, so the run can be repeated."""
+    given = cfg.get("seed")
+    resumed = checkpoint_seed(ckpt_path) if given is None and ckpt_path else None
+    seed = choose_seed(given, resumed)
+    seed_run(seed)
+    if given is not None:
+        return
+    with open_dict(cfg):
+        cfg.seed = seed
+    if resumed is not None:
+        said = f"seed=null: resuming with {ckpt_path}'s seed, {seed}"
+    else:
+        said = f"seed=null: this run's seed is {seed} (seed={seed} repeats it)"
+    rank_zero_only(log.info)(said)
 
 
 def _evaluation_schedule(cfg: DictConfig, trainer: pl.Trainer, name: str) -> str:

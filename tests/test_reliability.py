@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -22,7 +23,13 @@ import gan_lightning
 from gan_lightning.checkpoints import AtomicCheckpointIO, load_checkpoint, resolve_resume
 from gan_lightning.errors import TrainingDiverged, UserError
 from gan_lightning.models.adversarial import CHECKPOINT_KEY
-from gan_lightning.rng import collect_rng_state, restore_rng_state
+from gan_lightning.rng import (
+    SEED_VARIABLE,
+    choose_seed,
+    collect_rng_state,
+    restore_rng_state,
+    seed_run,
+)
 from tests.conftest import TINY_CYCLEGAN, quiet_trainer, run_cli, write_unpaired
 from tests.test_adversarial import SHAPE, make_gan
 
@@ -145,6 +152,37 @@ def test_loader_workers_resume_exactly_on_an_in_memory_set(uninterrupted_gan, tm
         tmp_path, workers, ("trainer.max_steps=14",), ("trainer.max_epochs=4",)
     )
     compare_with_uninterrupted(uninterrupted_gan, first, resumed)
+
+
+def test_an_unseeded_run_records_its_seed_and_resumes_exactly_with_it(tmp_path):
+    first, resumed, straight = tmp_path / "first", tmp_path / "resumed", tmp_path / "straight"
+    result = run_cli(*QUICK, "seed=null", "trainer.max_steps=14", run_dir=first)
+    assert result.returncode == 0, result.stderr[-3000:]
+    said = re.search(r"seed=null: this run's seed is (\d+)", (first / "train.log").read_text())
+    assert said, (first / "train.log").read_text()[-2000:]
+    seed = int(said.group(1))
+    last = first / "checkpoints" / "last.ckpt"
+    assert load_checkpoint(last)[CHECKPOINT_KEY]["config"]["seed"] == seed
+    shutil.copytree(first, resumed)
+    # mid-epoch: the rest of the epoch's order comes from the seed, so a new draw would show
+    result = run_cli(*QUICK, "seed=null", "trainer.max_epochs=2", "ckpt_path=last",
+                     run_dir=resumed)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = (resumed / "train.log").read_text()
+    assert f"seed=null: resuming with {resumed / 'checkpoints' / 'last.ckpt'}'s seed, {seed}" in log
+    result = run_cli(*QUICK, f"seed={seed}", "trainer.max_epochs=2", run_dir=straight)
+    assert result.returncode == 0, result.stderr[-3000:]
+    compare_with_uninterrupted(straight, first, resumed)
+
+
+def test_seed_null_never_reuses_a_seed_this_process_set(monkeypatch):
+    monkeypatch.delenv(SEED_VARIABLE, raising=False)
+    assert choose_seed(7, 3) == 7 and choose_seed(None, 3) == 3
+    seed_run(11)  # an earlier job of an in-process sweep
+    drawn = {choose_seed(None, None) for _ in range(3)}
+    assert 11 not in drawn and len(drawn) == 3
+    monkeypatch.setenv(SEED_VARIABLE, "5")  # what Lightning's DDP launcher hands each rank
+    assert choose_seed(None, None) == 5
 
 
 def test_rng_state_round_trips_through_a_weights_only_file(tmp_path):

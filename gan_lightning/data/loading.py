@@ -149,7 +149,7 @@ def train_loader(
 ) -> StatefulDataLoader:
     """Shuffled, equal-sized batches (this rank's share under DDP), from a loader whose position
     Lightning saves with each checkpoint, so a run resumes at the batch it stopped."""
-    seed = run_seed()
+    seed = run_seed(trainer)
     return StatefulDataLoader(
         dataset,
         batch_size=loader.batch_size,

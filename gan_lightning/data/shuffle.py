@@ -17,12 +17,17 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DistributedSampler
 
+from gan_lightning.rng import SEED_VARIABLE
 
-def run_seed() -> int:
-    """The seed ``seed_everything`` set (the same on every DDP rank and on resume); without it,
-    one drawn from the global stream (a run that is not seeded is not reproducible anyway)."""
-    seed = os.environ.get("PL_GLOBAL_SEED")
-    return int(seed) if seed is not None else int(torch.randint(0, 2**31 - 1, ()))
+
+def run_seed(trainer: pl.Trainer | None = None) -> int:
+    """The seed ``seed_everything`` set (``train`` always sets one, and a resumed run the one it
+    started with); without it, one drawn from the global stream. Under DDP, rank 0's: ranks
+    started by an outside launcher (torchrun, SLURM) with ``seed=null`` draw different seeds,
+    and the ranks' shares of an epoch only partition it when they shuffle alike."""
+    seed = os.environ.get(SEED_VARIABLE)
+    own = int(seed) if seed is not None else int(torch.randint(0, 2**31 - 1, ()))
+    return int(trainer.strategy.broadcast(own, src=0)) if trainer is not None else own
 
 
 class EpochShuffle(DistributedSampler):
