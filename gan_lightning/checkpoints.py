@@ -41,11 +41,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, partial)
 
 
-def load_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
-    """A gan-lightning checkpoint, loaded with ``weights_only=True``: no pickled code runs.
-    ``mmap``: tensors are mapped from the file, not read, for a look at the config."""
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A gan-lightning checkpoint, loaded with ``weights_only=True``: no pickled code runs."""
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UserError(f"checkpoint {path} not found") from None
     except IsADirectoryError:
@@ -100,15 +99,9 @@ def resolve_resume(ckpt_path: str | None, output_dir: str | Path) -> str | None:
     return str(path)
 
 
-def checkpoint_seed(path: str) -> int | None:
-    """The seed the run that wrote ``path`` trained with (None: it recorded none)."""
-    seed = load_checkpoint(path, mmap=True)[CHECKPOINT_KEY]["config"].get("seed")
-    return None if seed is None else int(seed)
-
-
-def check_resume(path: str, model: nn.Module) -> None:
-    """Refuse, before training, a checkpoint that is not ours or belongs to another variant."""
-    checkpoint = load_checkpoint(path)
+def check_resume(path: str, checkpoint: dict[str, Any], model: nn.Module) -> None:
+    """Refuse, before training, a checkpoint (``load_checkpoint(path)``) of another variant or
+    with other networks."""
     extras = checkpoint[CHECKPOINT_KEY]
     variant, wanted = extras.get("variant"), type(model).__name__
     if variant != wanted:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import random
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
 
@@ -58,14 +58,18 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     random.setstate((python_state["version"], tuple(python_state["state"]), python_state["gauss"]))
 
 
-def seed_for_rank(rank: int) -> None:
+def seed_for_rank(rank: int, share: Callable[[int], int] | None = None) -> None:
     """Give this process its own random streams, derived from the run's seed and its rank.
 
     ``seed_everything`` seeds every DDP process alike, so they would draw the same latents and
-    the same CycleGAN partners: each rank's fakes would be copies of the others'.
+    the same CycleGAN partners: each rank's fakes would be copies of the others'. ``share``
+    hands every rank rank 0's base (a broadcast), for ranks that were seeded apart: started by
+    torchrun or SLURM with ``seed=null``, each drew its own seed.
     """
     # drawn from the current (shared) state, so no rank rewinds to a stream it already used
     base = int(torch.randint(0, 2**62, (1,)))
+    if share is not None:
+        base = int(share(base))
     seed = (base + 1_000_003 * rank) % 2**63
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
@@ -82,27 +86,19 @@ def gather_rng_states(state: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 SEED_VARIABLE = "PL_GLOBAL_SEED"  # where seed_everything leaves the seed for child processes
-_seed_set_here: str | None = None  # the value this process's own seed_run left there
 
 
 def choose_seed(given: int | None, resumed: int | None) -> int:
     """The run's seed: ``given``; else ``resumed`` (the seed of the run a checkpoint resumes,
-    so its shuffle carries on where it stopped); else the one a launcher handed this process
-    (Lightning's DDP launcher starts each rank with the first process's ``PL_GLOBAL_SEED``);
-    else a fresh draw. A value this process left there itself, for an earlier job of an
-    in-process sweep, is not reused: every ``seed=null`` job of a sweep gets its own."""
+    so its shuffle carries on where it stopped); else, in a rank that Lightning's DDP launcher
+    started (``LOCAL_RANK`` > 0), the first process's seed, which it hands over in
+    ``PL_GLOBAL_SEED``; else a fresh draw. Elsewhere that variable is not trusted: it can be
+    an earlier job's of an in-process sweep, or a notebook's."""
     if given is not None:
         return int(given)
     if resumed is not None:
         return int(resumed)
-    inherited = os.environ.get(SEED_VARIABLE)
-    if inherited is not None and inherited != _seed_set_here:
-        return int(inherited)
+    handed = os.environ.get(SEED_VARIABLE)
+    if handed is not None and int(os.environ.get("LOCAL_RANK", "0")) > 0:
+        return int(handed)
     return secrets.randbelow(2**31)  # not the global stream: a sweep's last job left it seeded
-
-
-def seed_run(seed: int) -> None:
-    """``seed_everything`` (data-loader workers included), remembering what it set."""
-    global _seed_set_here
-    pl.seed_everything(seed, workers=True, verbose=False)
-    _seed_set_here = os.environ[SEED_VARIABLE]

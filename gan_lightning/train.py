@@ -30,7 +30,7 @@ from gan_lightning.aliases import expand_short_keys
 from gan_lightning.callbacks.cadence import EpochCadenceCheck
 from gan_lightning.callbacks.interruption import InterruptionCheckpoint
 from gan_lightning.callbacks.sample_grid import SampleGridCallback
-from gan_lightning.checkpoints import check_resume, checkpoint_seed, resolve_resume
+from gan_lightning.checkpoints import check_resume, load_checkpoint, resolve_resume
 from gan_lightning.commands import write_json_atomic
 from gan_lightning.config_check import check_config
 from gan_lightning.distributed import check_distributed_setup
@@ -39,7 +39,8 @@ from gan_lightning.noise import quiet_known_noise
 from gan_lightning.precision import precision_arguments
 from gan_lightning.printing import print_config_tree
 from gan_lightning.renamed import upgrade_overrides
-from gan_lightning.rng import choose_seed, seed_run
+from gan_lightning.rng import choose_seed
+from gan_lightning.training.checkpoint_state import CHECKPOINT_KEY
 from gan_lightning.training.lightning_adapter import keep_csv_rows_on_resume
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,8 @@ def train(cfg: DictConfig) -> float | None:
     check_config(cfg)
     _write_status(cfg, "running")  # replaces the "completed" of an earlier run in this folder
     ckpt_path = resolve_resume(cfg.get("ckpt_path"), cfg.paths.output_dir)
-    _seed(cfg, ckpt_path)
+    resumed = load_checkpoint(ckpt_path) if ckpt_path is not None else None
+    _seed(cfg, ckpt_path, resumed)
     rank_zero_only(print_config_tree)(cfg)
 
     datamodule = build(cfg.data, "data")
@@ -74,7 +76,8 @@ def train(cfg: DictConfig) -> float | None:
     model = build(cfg.model, "model")
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
     if ckpt_path is not None:
-        check_resume(ckpt_path, model)  # before anything else is built or printed
+        check_resume(ckpt_path, resumed, model)  # before anything else is built or printed
+        del resumed  # Lightning loads it again, onto the right devices
         log.info("resuming from %s", ckpt_path)
     configured = {k: c for k, c in (cfg.get("callbacks") or {}).items() if c}
     callbacks = [build(c, f"callbacks.{k}") for k, c in configured.items()]
@@ -124,22 +127,30 @@ def train(cfg: DictConfig) -> float | None:
     return metrics[name]
 
 
-def _seed(cfg: DictConfig, ckpt_path: str | None) -> None:
+def _seed(cfg: DictConfig, ckpt_path: str | None, resumed: dict[str, Any] | None) -> None:
     """Seed the run. ``seed=null`` gets a seed too, written into the run's config (so the
     checkpoint, the loggers and a resume know it) and logged, so the run can be repeated."""
     given = cfg.get("seed")
-    resumed = checkpoint_seed(ckpt_path) if given is None and ckpt_path else None
-    seed = choose_seed(given, resumed)
-    seed_run(seed)
+    recorded = resumed[CHECKPOINT_KEY]["config"].get("seed") if resumed is not None else None
+    seed = choose_seed(given, recorded)
+    pl.seed_everything(seed, workers=True, verbose=False)
+    say = rank_zero_only(log.info)
     if given is not None:
+        if recorded is not None and int(recorded) != int(given):
+            rank_zero_only(log.warning)(
+                "seed=%s, but %s was written by a run with seed=%s: the rest of its epoch is "
+                "shuffled in another order than that run's (resume with seed=%s to continue it "
+                "exactly)", given, ckpt_path, recorded, recorded,
+            )  # fmt: skip
         return
     with open_dict(cfg):
         cfg.seed = seed
-    if resumed is not None:
-        said = f"seed=null: resuming with {ckpt_path}'s seed, {seed}"
+    if recorded is not None:
+        say(f"seed=null: resuming with {ckpt_path}'s seed, {seed}")
+    elif resumed is not None:
+        say(f"seed=null: {ckpt_path} recorded no seed; this run's seed is {seed}")
     else:
-        said = f"seed=null: this run's seed is {seed} (seed={seed} repeats it)"
-    rank_zero_only(log.info)(said)
+        say(f"seed=null: this run's seed is {seed} (seed={seed} repeats it)")
 
 
 def _evaluation_schedule(cfg: DictConfig, trainer: pl.Trainer, name: str) -> str:
@@ -219,7 +230,9 @@ def _write_status(cfg: DictConfig, status: str, **fields: Any) -> None:
     except Exception:  # the config itself is broken: there is no run folder to mark
         return
     if output_dir.is_dir() and rank_zero_only.rank == 0:
-        write_json_atomic(output_dir / "status.json", {"status": status, **fields})
+        seed = cfg.get("seed")  # seed=null: the one drawn, once train() has drawn it
+        seeded = {"seed": seed} if seed is not None else {}
+        write_json_atomic(output_dir / "status.json", {"status": status, **seeded, **fields})
 
 
 def check_run_dir(argv: list[str]) -> None:

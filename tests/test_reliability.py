@@ -28,7 +28,7 @@ from gan_lightning.rng import (
     choose_seed,
     collect_rng_state,
     restore_rng_state,
-    seed_run,
+    seed_for_rank,
 )
 from tests.conftest import TINY_CYCLEGAN, quiet_trainer, run_cli, write_unpaired
 from tests.test_adversarial import SHAPE, make_gan
@@ -163,6 +163,7 @@ def test_an_unseeded_run_records_its_seed_and_resumes_exactly_with_it(tmp_path):
     seed = int(said.group(1))
     last = first / "checkpoints" / "last.ckpt"
     assert load_checkpoint(last)[CHECKPOINT_KEY]["config"]["seed"] == seed
+    assert json.loads((first / "status.json").read_text())["seed"] == seed
     shutil.copytree(first, resumed)
     # mid-epoch: the rest of the epoch's order comes from the seed, so a new draw would show
     result = run_cli(*QUICK, "seed=null", "trainer.max_epochs=2", "ckpt_path=last",
@@ -175,14 +176,47 @@ def test_an_unseeded_run_records_its_seed_and_resumes_exactly_with_it(tmp_path):
     compare_with_uninterrupted(straight, first, resumed)
 
 
-def test_seed_null_never_reuses_a_seed_this_process_set(monkeypatch):
-    monkeypatch.delenv(SEED_VARIABLE, raising=False)
+def test_seed_null_draws_its_own_seed_unless_a_ddp_launcher_hands_one_over(monkeypatch):
+    monkeypatch.setenv(SEED_VARIABLE, "11")  # left by an earlier job of this process
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
     assert choose_seed(7, 3) == 7 and choose_seed(None, 3) == 3
-    seed_run(11)  # an earlier job of an in-process sweep
     drawn = {choose_seed(None, None) for _ in range(3)}
     assert 11 not in drawn and len(drawn) == 3
-    monkeypatch.setenv(SEED_VARIABLE, "5")  # what Lightning's DDP launcher hands each rank
-    assert choose_seed(None, None) == 5
+    monkeypatch.setenv("LOCAL_RANK", "0")  # the first process, after a DDP job
+    assert choose_seed(None, None) != 11
+    monkeypatch.setenv("LOCAL_RANK", "1")  # a rank Lightning's DDP launcher started
+    assert choose_seed(None, None) == 11
+
+
+def test_a_resume_says_when_its_seed_is_not_the_checkpoints(caplog):
+    from omegaconf import OmegaConf
+
+    from gan_lightning.train import _seed
+
+    def written_with(seed: int | None) -> dict:
+        return {CHECKPOINT_KEY: {"config": {"seed": seed}}}
+
+    with caplog.at_level("INFO", logger="gan_lightning.train"):
+        _seed(OmegaConf.create({"seed": 42}), "a.ckpt", written_with(7))
+        assert "seed=42, but a.ckpt was written by a run with seed=7" in caplog.text
+        caplog.clear()
+        _seed(OmegaConf.create({"seed": 7}), "a.ckpt", written_with(7))
+        assert not caplog.text
+        unseeded = OmegaConf.create({"seed": None})
+        _seed(unseeded, "old.ckpt", written_with(None))
+        assert f"old.ckpt recorded no seed; this run's seed is {unseeded.seed}" in caplog.text
+
+
+def test_ranks_seeded_apart_share_rank_0s_base():
+    streams = []
+    for own_seed in (1, 2):  # two ranks (as rank 1) that drew different seeds
+        torch.manual_seed(own_seed)
+        seed_for_rank(1, share=lambda base: 123)  # the broadcast of rank 0's base
+        streams.append(torch.rand(3))
+    assert torch.equal(*streams)
+    torch.manual_seed(1)
+    seed_for_rank(1)
+    assert not torch.equal(torch.rand(3), streams[0])
 
 
 def test_rng_state_round_trips_through_a_weights_only_file(tmp_path):

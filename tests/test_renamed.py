@@ -10,7 +10,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from gan_lightning.checkpoints import check_resume, load_network
+from gan_lightning.checkpoints import check_resume, load_checkpoint, load_network
 from gan_lightning.errors import UserError
 from gan_lightning.nets.dcgan import DCGANGenerator
 from gan_lightning.renamed import (
@@ -115,7 +115,7 @@ def test_old_keys_still_train_and_0_1_checkpoints_still_load(tmp_path):
     generator, config = load_network(old)
     assert config.model.training.d_steps == 2 and config.data.loader.batch_size == 16
     assert generator(torch.zeros(2, config.model.latent_dim)).shape[0] == 2
-    check_resume(str(old), instantiate(config.model))
+    check_resume(str(old), load_checkpoint(old), instantiate(config.model))
 
 
 def old_values(node: object) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator
+from functools import partial
 from itertools import chain
 from typing import Any
 
@@ -218,7 +219,8 @@ class AdversarialModule(pl.LightningModule):
     # --- Lightning hooks -------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
         if stage == "fit" and self.trainer.world_size > 1:
-            seed_for_rank(self.trainer.global_rank)  # a resumed run then restores its own state
+            share = partial(self.trainer.strategy.broadcast, src=0)
+            seed_for_rank(self.trainer.global_rank, share)  # a resumed run restores its own
 
     def on_fit_start(self) -> None:
         self.direct_updates = dispatch_is_a_no_op(self, self.trainer)
