@@ -35,6 +35,9 @@ def kernel_distance(
         raise ValueError(
             f"subset_size={subset_size} is more than the {min(n_real, n_fake)} samples of a set"
         )
+    # one dtype for both: real features can come cached in float64, generated ones in float32
+    dtype = torch.promote_types(real.dtype, fake.dtype)
+    real, fake = real.to(dtype), fake.to(dtype)
     draws = [  # torchmetrics' order: a real subset, then a generated one
         (torch.randperm(n_real)[:subset_size], torch.randperm(n_fake)[:subset_size])
         for _ in range(subsets)
