@@ -13,6 +13,10 @@ other warning, ours or anyone's, and every other log line still shows:
   ``Trainer`` logs with ``rank_zero_info`` (logger ``pytorch_lightning.utilities.rank_zero``)
   whenever no ``LitLogger`` is configured. Lightning offers no switch for it (no argument, no
   environment variable), so a ``logging.Filter`` on that one logger drops that one message.
+* ``UserWarning`` "'set_vital' is deprecated, please do not call": torch deprecated
+  ``torch.set_vital`` and torchdata's ``StatefulDataLoader`` (the training loader, which makes
+  a run resumable at any batch) still calls it when it is built, once per run. Only a
+  torchdata release can fix it.
 
 After a Lightning or torch upgrade, check and edit ``_KNOWN_NOISE`` only.
 """
@@ -36,6 +40,11 @@ _KNOWN_NOISE: tuple[_Noise, ...] = (
         FutureWarning,
         r"pytorch_lightning\.utilities\._pytree\Z",
         r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+    ),
+    _Noise(
+        UserWarning,
+        r"torchdata\.stateful_dataloader\.stateful_dataloader\Z",
+        r"'set_vital' is deprecated",
     ),
     _Noise(
         None,

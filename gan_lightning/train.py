@@ -196,8 +196,8 @@ def _raise_if_interrupted(trainer: pl.Trainer, callbacks: list[Any]) -> None:
 def _report_outputs(trainer: pl.Trainer, callbacks: list[Any]) -> None:
     if not trainer.is_global_zero:
         return
-    for callback in callbacks:
-        if isinstance(callback, SampleGridCallback):
+    for callback in callbacks:  # a grid's cadence may not have come due in a short run
+        if isinstance(callback, SampleGridCallback) and Path(callback.output_dir).is_dir():
             print(f"samples:     {callback.output_dir}")
     print(f"checkpoints: {_checkpoint_path(trainer) or 'none'}")
 

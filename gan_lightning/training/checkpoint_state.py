@@ -78,7 +78,8 @@ class CheckpointState:
         # resuming restores the RNGs; a plain load leaves the caller's alone
         if trainer is not None and trainer.state.fn == "fit":
             step, epoch = checkpoint.get("global_step"), checkpoint.get("epoch")
-            log.info("resuming at step %s (epoch %s)", step, epoch)
+            # metrics.csv's "step" counts batches, each one D and one G update (more with d_steps)
+            log.info("resuming at step %s (optimizer steps; epoch %s)", step, epoch)
             if "rng" in extras:
                 restore_rng(extras, trainer.global_rank, trainer.world_size)
 
