@@ -17,6 +17,9 @@ other warning, ours or anyone's, and every other log line still shows:
   ``torch.set_vital`` and torchdata's ``StatefulDataLoader`` (the training loader, which makes
   a run resumable at any batch) still calls it when it is built, once per run. Only a
   torchdata release can fix it.
+* ``UserWarning`` "You have overridden `on_before_batch_transfer` in `LightningModule` but
+  have passed in a `LightningDataModule`": Lightning's note that the module's hook is the one
+  used, which is what the conditional GAN wants (it checks the labels there, on the host).
 
 After a Lightning or torch upgrade, check and edit ``_KNOWN_NOISE`` only.
 """
@@ -45,6 +48,11 @@ _KNOWN_NOISE: tuple[_Noise, ...] = (
         UserWarning,
         r"torchdata\.stateful_dataloader\.stateful_dataloader\Z",
         r"'set_vital' is deprecated",
+    ),
+    _Noise(
+        UserWarning,
+        r"pytorch_lightning\.trainer\.connectors\.data_connector\Z",
+        r"You have overridden `on_before_batch_transfer` in `LightningModule` but have passed",
     ),
     _Noise(
         None,

@@ -102,6 +102,20 @@ def test_set_vital_warning_of_the_installed_torchdata_is_dropped(rank_zero_logge
     assert [str(w.message) for w in caught] == ["'set_vital' is deprecated, said elsewhere"]
 
 
+def test_the_module_hook_note_is_dropped_only_for_the_batch_transfer_hook(rank_zero_logger):
+    note = (
+        "You have overridden `{}` in `LightningModule` but have passed in a "
+        "`LightningDataModule`. It will use the implementation from `LightningModule` instance."
+    )
+    connector = "pytorch_lightning.trainer.connectors.data_connector"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_known_noise()
+        for hook in ("on_before_batch_transfer", "transfer_batch_to_device"):
+            warnings.warn_explicit(note.format(hook), UserWarning, "x.py", 378, module=connector)
+    assert [str(w.message) for w in caught] == [note.format("transfer_batch_to_device")]
+
+
 def test_litlogger_tip_is_dropped_and_other_lines_pass(rank_zero_logger):
     from pytorch_lightning.utilities.rank_zero import rank_zero_info
 

@@ -319,7 +319,7 @@ def test_an_interruption_before_the_first_update_saves_nothing(tmp_path):
     from gan_lightning.callbacks.interruption import InterruptionCheckpoint
 
     callback = InterruptionCheckpoint(str(tmp_path))
-    trainer = SimpleNamespace(global_step=7, save_checkpoint=lambda path: path.write_text("x"))
+    trainer = SimpleNamespace(global_step=7, save_checkpoint=lambda path, **_: path.write_text("x"))
     callback.on_exception(trainer, None, KeyboardInterrupt())  # still setting up
     assert callback.saved is None and not (tmp_path / "last.ckpt").exists()
     callback.on_train_start(trainer, None)  # resumed at step 7

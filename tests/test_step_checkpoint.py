@@ -14,7 +14,7 @@ from tests.conftest import run_cli
 def test_saves_once_at_least_n_steps_have_passed_since_the_last(tmp_path):
     saved = []
     trainer = SimpleNamespace(global_step=6, fast_dev_run=False)
-    trainer.save_checkpoint = lambda path: saved.append((trainer.global_step, path))
+    trainer.save_checkpoint = lambda path, **_: saved.append((trainer.global_step, path))
     callback = StepCheckpoint(str(tmp_path), every_n_train_steps=5)
     callback.on_train_start(trainer, None)  # a run resumed at step 6 counts from there
     for step in range(8, 30, 2):  # one D and one G update per batch

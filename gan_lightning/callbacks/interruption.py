@@ -90,6 +90,8 @@ class InterruptionCheckpoint(pl.Callback):
             log.info("interrupted by %s before any update: nothing to save", self.signal_name)
             return
         path = self.dirpath / "last.ckpt"
-        trainer.save_checkpoint(path)  # only rank 0 writes; every rank must call it under DDP
+        # the whole state (weights_only=False: optimizers, loops, callbacks); only rank 0 writes,
+        # and every rank must call it under DDP
+        trainer.save_checkpoint(path, weights_only=False)
         self.saved = path
         log.info("interrupted by %s: saved %s", self.signal_name, path)

@@ -48,6 +48,8 @@ class StepCheckpoint(pl.Callback):
         state = getattr(pl_module, "checkpoint_state", None)
         if state is not None and trainer.world_size > 1:
             state.gather_rank_rng(trainer.global_step)  # every rank is at this batch: exact resume
-        trainer.save_checkpoint(path)  # only rank 0 writes; every rank must call it under DDP
+        # the whole state (weights_only=False: optimizers, loops, callbacks); only rank 0 writes,
+        # and every rank must call it under DDP
+        trainer.save_checkpoint(path, weights_only=False)
         self.last_saved_step = trainer.global_step
         log.debug("saved %s at step %d", path, trainer.global_step)

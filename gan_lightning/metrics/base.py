@@ -56,13 +56,15 @@ class SampleMetric:
 
     name = "metric"
     min_samples = 1
+    # how to meet min_samples, said after "raise the sample count"
+    fewer_samples_fix = "(evaluate's n=, callbacks.evaluation.num_samples in training)"
 
     def check(self, inputs: EvaluationInputs) -> None:
         """UserError (one line) when the metric does not fit this generator and data."""
         if inputs.num_samples < self.min_samples:
             raise UserError(
                 f"{self.name} needs at least {self.min_samples} samples, got {inputs.num_samples};"
-                " raise the sample count"
+                f" raise the sample count {self.fewer_samples_fix}"
             )
 
     def prepare(self, datamodule: Any) -> None:

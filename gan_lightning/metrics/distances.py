@@ -65,6 +65,11 @@ class FeatureDistance(SampleMetric):
     scores_inception = False  # also compute the Inception score from the "logits" features
     fidelity_suffix: str | None = None  # None: no precision / recall / density / coverage
 
+    fewer_samples_fix = (
+        "(evaluate's n=, callbacks.evaluation.num_samples in training) or lower "
+        "metrics.kid_subset_size, the size of KID's subsets"
+    )
+
     def __init__(self, kid_subset_size: int = 1000, kid_subsets: int = 100) -> None:
         self.kid_subset_size = kid_subset_size
         self.kid_subsets = kid_subsets
@@ -106,8 +111,9 @@ class FeatureDistance(SampleMetric):
         needed = inputs.kid_subset_size or self.min_samples
         if real.shape[0] < needed:
             raise UserError(
-                f"{self.name}: the data set gives {real.shape[0]} real samples, fewer than the "
-                f"{needed} the KID subset needs; lower kid_subset_size"
+                f"{self.name}: the data set gives {real.shape[0]} real samples (this process's "
+                f"share under DDP), fewer than the {needed} of a KID subset; lower "
+                "metrics.kid_subset_size"
             )
         return real
 

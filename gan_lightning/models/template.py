@@ -1,4 +1,5 @@
-"""The smallest complete variant: copy this file to add your own GAN.
+"""The smallest complete variant: subclass it to add your own GAN (docs/pages/add-your-own-gan.md),
+or copy this file for one that differs more.
 
 A variant owns its networks and says what D's and G's losses are; the shared step
 (``models/adversarial.py``) does the rest: optimizers, the D/G alternation, clipping, the
