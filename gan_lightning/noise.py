@@ -29,6 +29,8 @@ from __future__ import annotations
 import logging
 import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NamedTuple
 
 
@@ -88,3 +90,18 @@ def quiet_known_noise() -> None:
             for f in logger.filters
         ):
             logger.addFilter(_DropMessage(noise.message))
+
+
+@contextmanager
+def quiet_resume(resuming: bool) -> Iterator[None]:
+    """While a run resumes into its own folder, drop Lightning's "Checkpoint directory ...
+    exists and is not empty": that folder holds the checkpoint being resumed. A fresh run into
+    a used folder still gets the warning."""
+    with warnings.catch_warnings():
+        if resuming:
+            warnings.filterwarnings(
+                "ignore",
+                message=r"Checkpoint directory .* exists and is not empty",
+                module=r"pytorch_lightning\.callbacks\.model_checkpoint\Z",
+            )
+        yield

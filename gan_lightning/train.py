@@ -35,7 +35,7 @@ from gan_lightning.commands import write_json_atomic
 from gan_lightning.config_check import check_config
 from gan_lightning.distributed import check_distributed_setup
 from gan_lightning.errors import SettingError, TrainingDiverged, UserError
-from gan_lightning.noise import quiet_known_noise
+from gan_lightning.noise import quiet_known_noise, quiet_resume
 from gan_lightning.precision import precision_arguments
 from gan_lightning.printing import print_config_tree
 from gan_lightning.renamed import upgrade_overrides
@@ -102,7 +102,8 @@ def train(cfg: DictConfig) -> float | None:
         logger.log_hyperparams(model.run_config)
 
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        with quiet_resume(ckpt_path is not None):
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except (SystemExit, SIGTERMException):
         _raise_if_interrupted(trainer, callbacks)
         raise

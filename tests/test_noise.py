@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 
-from gan_lightning.noise import quiet_known_noise
+from gan_lightning.noise import quiet_known_noise, quiet_resume
 
 LEAFSPEC = (
     "`isinstance(treespec, LeafSpec)` is deprecated, "
@@ -114,6 +114,19 @@ def test_the_module_hook_note_is_dropped_only_for_the_batch_transfer_hook(rank_z
         for hook in ("on_before_batch_transfer", "transfer_batch_to_device"):
             warnings.warn_explicit(note.format(hook), UserWarning, "x.py", 378, module=connector)
     assert [str(w.message) for w in caught] == [note.format("transfer_batch_to_device")]
+
+
+def test_the_folder_not_empty_note_is_dropped_only_while_resuming():
+    note = "Checkpoint directory /run/checkpoints exists and is not empty."
+    module = "pytorch_lightning.callbacks.model_checkpoint"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for resuming in (True, False):
+            with quiet_resume(resuming):
+                warnings.warn_explicit(note, UserWarning, "x.py", 881, module=module)
+                warnings.warn_explicit("another note", UserWarning, "x.py", 882, module=module)
+        warnings.warn_explicit(note, UserWarning, "x.py", 881, module=module)  # filter gone
+    assert [str(w.message) for w in caught] == ["another note", note, "another note", note]
 
 
 def test_litlogger_tip_is_dropped_and_other_lines_pass(rank_zero_logger):
