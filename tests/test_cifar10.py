@@ -153,6 +153,7 @@ def test_download_goes_through_torchvision_and_its_failure_is_one_line(tmp_path,
     message = str(info.value)
     assert message.startswith("CIFAR-10 download failed (<urlopen error")
     assert "\n" not in message and "cifar-10-python.tar.gz" in message
+    assert "data.download=false" in message and "missing data_batch_1" in message
 
 
 def test_the_conditional_gan_trains_on_it(tmp_path):

@@ -164,4 +164,6 @@ def test_a_failed_mnist_download_is_one_line(tmp_path, monkeypatch):
         MNISTDataModule(data_dir=str(tmp_path), download=True).prepare_data()
     message = str(info.value)
     assert message.startswith("MNIST download failed (<urlopen error")
-    assert "\n" not in message and "data.download=true" in message
+    # what to copy where, not the data.download=true that just failed
+    assert "\n" not in message and "data.download=false" in message
+    assert f"{tmp_path.resolve() / 'MNIST' / 'raw'}: missing train-images-idx3-ubyte" in message

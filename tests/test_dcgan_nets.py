@@ -51,7 +51,9 @@ def test_conditional_dcgan_takes_one_hot_labels(design):
 @pytest.mark.parametrize("net", [DCGANGenerator, DCGANDiscriminator])
 def test_unsupported_image_size_names_allowed_values(design, net):
     kwargs = {"latent_dim": 8} if net is DCGANGenerator else {}
-    with pytest.raises(ValueError, match=f"32, 64, 128 for the {design} DCGAN, got 48"):
+    with pytest.raises(
+        ValueError, match=f"32, 64, 128 for the {design} DCGAN \\(data.image_size\\), got 48"
+    ):
         net(image_size=48, design=design, **kwargs)
 
 

@@ -114,20 +114,24 @@ class CIFAR10DataModule(DownloadableSplit):
     def batches_dir(self) -> Path:
         return Path(self.data_dir) / FOLDER
 
-    def _problem(self) -> str | None:
+    def _missing(self) -> str:
         names = SPLIT_FILES[self.split]
         missing = [name for name in names if not (self.batches_dir / name).is_file()]
-        if not missing:
-            return None
+        where = f"{self.batches_dir.resolve()}/"
         return (
-            f"CIFAR-10 files not found in {self.batches_dir.resolve()}/: missing "
-            f"{', '.join(missing)}; {HOW_TO_FIX}"
+            f"CIFAR-10 files not found in {where} (the folder cifar-10-python.tar.gz unpacks to): "
+            f"missing {', '.join(missing)}"
         )
+
+    def _problem(self) -> str | None:
+        if all((self.batches_dir / name).is_file() for name in SPLIT_FILES[self.split]):
+            return None
+        return f"{self._missing()}; {HOW_TO_FIX}"
 
     def _download(self) -> None:
         from torchvision.datasets import CIFAR10
 
-        self.download_with(CIFAR10, "CIFAR-10", HOW_TO_FIX)
+        self.download_with(CIFAR10, "CIFAR-10")
 
     def read_split(self) -> tuple[Tensor, Tensor]:
         parts = [read_cifar_batch(self.batches_dir / name) for name in SPLIT_FILES[self.split]]

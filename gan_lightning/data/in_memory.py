@@ -134,14 +134,25 @@ class DownloadableSplit(DownloadableData, InMemoryImageDataModule):
     def read_split(self) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
 
-    def download_with(self, dataset: type, name: str, how_to_fix: str) -> None:
-        """Fetch this split through its torchvision class; a failure is one line (network
-        errors come in many types, and the fix is the same for all)."""
+    def _missing(self) -> str:
+        """Which files are missing from which folder, in a few words."""
+        raise NotImplementedError
+
+    def download_failed(self, what: str, error: Exception) -> UserError:
+        """One line (network errors come in many types, and the fix is the same for all):
+        which files to copy where by hand, since the download cannot fetch them."""
+        reason = str(error).replace("\n", " ") or type(error).__name__
+        return UserError(
+            f"{what} failed ({reason}); {self._missing()}: copy what is missing there by hand and "
+            "leave data.download=false"
+        )
+
+    def download_with(self, dataset: type, name: str) -> None:
+        """Fetch this split through its torchvision class."""
         try:
             dataset(self.data_dir, train=self.split == "train", download=True)
         except Exception as error:
-            reason = str(error).replace("\n", " ") or type(error).__name__
-            raise UserError(f"{name} download failed ({reason}); {how_to_fix}") from None
+            raise self.download_failed(f"{name} download", error) from None
 
     def load_arrays(self) -> tuple[Tensor, Tensor]:
         self.prepare_data()

@@ -37,19 +37,19 @@ class MNISTDataModule(DownloadableSplit):
                 return candidate
         return None
 
-    def _problem(self) -> str | None:
+    def _missing(self) -> str:
         missing = [name for name in SPLIT_FILES[self.split] if self._find(name) is None]
-        if not missing:
+        return f"MNIST files not found in {self.raw_dir.resolve()}: missing {', '.join(missing)}"
+
+    def _problem(self) -> str | None:
+        if all(self._find(name) is not None for name in SPLIT_FILES[self.split]):
             return None
-        return (
-            f"MNIST files not found in {self.raw_dir.resolve()}: missing "
-            f"{', '.join(missing)}; {HOW_TO_FIX}"
-        )
+        return f"{self._missing()}; {HOW_TO_FIX}"
 
     def _download(self) -> None:
         from torchvision.datasets import MNIST
 
-        self.download_with(MNIST, "MNIST", HOW_TO_FIX)
+        self.download_with(MNIST, "MNIST")
 
     def read_split(self) -> tuple[Tensor, Tensor]:
         image_file, label_file = (self._find(name) for name in SPLIT_FILES[self.split])

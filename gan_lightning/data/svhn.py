@@ -45,10 +45,13 @@ class SVHNDataModule(DownloadableSplit):
                 return candidate
         return None
 
+    def _missing(self) -> str:
+        return f"SVHN file {self.file_name} not found in {self.svhn_dir.resolve()}"
+
     def _problem(self) -> str | None:
         if self._find() is not None:
             return None
-        return f"SVHN file {self.file_name} not found in {self.svhn_dir.resolve()}; {HOW_TO_FIX}"
+        return f"{self._missing()}; {HOW_TO_FIX}"
 
     def _download(self) -> None:
         from torchvision.datasets.utils import download_url
@@ -59,8 +62,7 @@ class SVHNDataModule(DownloadableSplit):
         except Exception as error:  # network failures come in many types; same fix for all
             partial = self.svhn_dir / self.file_name
             partial.unlink(missing_ok=True)  # a half-written file would pass _find() later
-            reason = str(error).replace("\n", " ")
-            raise UserError(f"SVHN download from {url} failed ({reason}); {HOW_TO_FIX}") from None
+            raise self.download_failed(f"SVHN download from {url}", error) from None
 
     def read_split(self) -> tuple[Tensor, Tensor]:
         path = self._find()

@@ -80,7 +80,10 @@ class AdversarialModule(pl.LightningModule):
         self.penalties = DiscriminatorPenalties.from_options(training)
         self.augment = training.augment
         if self.augment is not None and getattr(self, "data_kind", "") == "points":
-            raise ValueError("augment works on images, and this model trains on 2-D points")
+            raise ValueError(
+                "augment works on images, and this model trains on 2-D points; drop "
+                "model.training.augment"
+            )
         self.averages: GeneratorAverages | None = None  # built by configure_model
         # The resolved run config, set by train.py and kept in every checkpoint.
         self.run_config: dict | None = None

@@ -51,7 +51,9 @@ IMAGE_SIZES = (32, 64, 128)
 
 def _widths(design: str, image_size: int, base_width: int) -> list[int]:
     """D's widths from the image_size / 2 map in to the 4x4 map; G uses them in reverse."""
-    check_choice("image_size", image_size, IMAGE_SIZES, f" for the {design} DCGAN")
+    # the config takes it from data.image_size: that is the key to change
+    where = f" for the {design} DCGAN (data.image_size)"
+    check_choice("image_size", image_size, IMAGE_SIZES, where)
     return doubling_widths(base_width, halvings(image_size, 4))
 
 
