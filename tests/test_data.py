@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -157,13 +159,16 @@ def test_a_failed_mnist_download_is_one_line(tmp_path, monkeypatch):
     import torchvision
 
     def offline(root, train, download):
+        (Path(root) / "MNIST" / "raw").mkdir(parents=True)  # as torchvision does first
         raise RuntimeError("<urlopen error [Errno -3] Temporary failure\nin name resolution>")
 
     monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
+    data_dir = tmp_path / "data"
     with pytest.raises(UserError) as info:
-        MNISTDataModule(data_dir=str(tmp_path), download=True).prepare_data()
+        MNISTDataModule(data_dir=str(data_dir), download=True).prepare_data()
+    assert not data_dir.exists()  # no empty folders left behind
     message = str(info.value)
     assert message.startswith("MNIST download failed (<urlopen error")
     # what to copy where, not the data.download=true that just failed
     assert "\n" not in message and "data.download=false" in message
-    assert f"{tmp_path.resolve() / 'MNIST' / 'raw'}: missing train-images-idx3-ubyte" in message
+    assert f"{data_dir.resolve() / 'MNIST' / 'raw'}: missing train-images-idx3-ubyte" in message

@@ -131,7 +131,7 @@ class CIFAR10DataModule(DownloadableSplit):
     def _download(self) -> None:
         from torchvision.datasets import CIFAR10
 
-        self.download_with(CIFAR10, "CIFAR-10")
+        self.download_with(CIFAR10, "CIFAR-10", self.batches_dir)
 
     def read_split(self) -> tuple[Tensor, Tensor]:
         parts = [read_cifar_batch(self.batches_dir / name) for name in SPLIT_FILES[self.split]]

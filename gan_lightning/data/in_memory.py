@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+from pathlib import Path
 from typing import ClassVar
 
 import torch
@@ -147,13 +149,31 @@ class DownloadableSplit(DownloadableData, InMemoryImageDataModule):
             "leave data.download=false"
         )
 
-    def download_with(self, dataset: type, name: str) -> None:
-        """Fetch this split through its torchvision class."""
+    def download_with(self, dataset: type, name: str, folder: Path) -> None:
+        """Fetch this split through its torchvision class into ``folder``."""
+        made = folders_to_make(folder)
         try:
             dataset(self.data_dir, train=self.split == "train", download=True)
         except Exception as error:
+            remove_if_empty(made)
             raise self.download_failed(f"{name} download", error) from None
 
     def load_arrays(self) -> tuple[Tensor, Tensor]:
         self.prepare_data()
         return self.read_split()
+
+
+def folders_to_make(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def remove_if_empty(folders: list[Path]) -> None:
+    """After a failed download: no empty folder it made stays behind (one with files stays)."""
+    for folder in folders:
+        with suppress(OSError):
+            folder.rmdir()

@@ -49,7 +49,7 @@ class MNISTDataModule(DownloadableSplit):
     def _download(self) -> None:
         from torchvision.datasets import MNIST
 
-        self.download_with(MNIST, "MNIST")
+        self.download_with(MNIST, "MNIST", self.raw_dir)
 
     def read_split(self) -> tuple[Tensor, Tensor]:
         image_file, label_file = (self._find(name) for name in SPLIT_FILES[self.split])

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gan_lightning.data.in_memory import DownloadableSplit
+from gan_lightning.data.in_memory import DownloadableSplit, folders_to_make, remove_if_empty
 from gan_lightning.errors import UserError
 
 SPLITS = ("train", "test", "extra")
@@ -57,11 +57,13 @@ class SVHNDataModule(DownloadableSplit):
         from torchvision.datasets.utils import download_url
 
         url = URL.format(file=self.file_name)
+        made = folders_to_make(self.svhn_dir)
         try:
             download_url(url, root=str(self.svhn_dir), filename=self.file_name)
         except Exception as error:  # network failures come in many types; same fix for all
             partial = self.svhn_dir / self.file_name
             partial.unlink(missing_ok=True)  # a half-written file would pass _find() later
+            remove_if_empty(made)
             raise self.download_failed(f"SVHN download from {url}", error) from None
 
     def read_split(self) -> tuple[Tensor, Tensor]:
