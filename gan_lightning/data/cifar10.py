@@ -106,6 +106,7 @@ class CIFAR10DataModule(DownloadableSplit):
     """``data_dir`` is torchvision's root: the batches are in ``<data_dir>/cifar-10-batches-py/``
     (``batches.meta`` is not needed: the labels are read as the numbers 0-9)."""
 
+    how_to_fix = HOW_TO_FIX
     native_size = 32
     native_channels = 3
     splits = tuple(sorted(SPLIT_FILES))
@@ -114,19 +115,16 @@ class CIFAR10DataModule(DownloadableSplit):
     def batches_dir(self) -> Path:
         return Path(self.data_dir) / FOLDER
 
-    def _missing(self) -> str:
+    def _missing(self) -> str | None:
         names = SPLIT_FILES[self.split]
         missing = [name for name in names if not (self.batches_dir / name).is_file()]
+        if not missing:
+            return None
         where = f"{self.batches_dir.resolve()}/"
         return (
             f"CIFAR-10 files not found in {where} (the folder cifar-10-python.tar.gz unpacks to): "
             f"missing {', '.join(missing)}"
         )
-
-    def _problem(self) -> str | None:
-        if all((self.batches_dir / name).is_file() for name in SPLIT_FILES[self.split]):
-            return None
-        return f"{self._missing()}; {HOW_TO_FIX}"
 
     def _download(self) -> None:
         from torchvision.datasets import CIFAR10

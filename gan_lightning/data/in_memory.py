@@ -109,10 +109,11 @@ class InMemoryImageDataModule(ImageDataModule):
 
 class DownloadableSplit(DownloadableData, InMemoryImageDataModule):
     """One ``split`` of a set read from files under ``data_dir``, fetched by ``download=true``
-    when they are missing. Subclasses name the ``splits`` and implement ``_problem``,
-    ``_download`` and ``read_split`` (the raw arrays, once the files are there)."""
+    when they are missing. Subclasses name the ``splits`` and ``how_to_fix`` and implement
+    ``_missing``, ``_download`` and ``read_split`` (the raw arrays, once the files are there)."""
 
     splits: ClassVar[tuple[str, ...]]
+    how_to_fix: ClassVar[str]  # said after what is missing, when download is off
 
     def __init__(
         self,
@@ -136,9 +137,13 @@ class DownloadableSplit(DownloadableData, InMemoryImageDataModule):
     def read_split(self) -> tuple[Tensor, Tensor]:
         raise NotImplementedError
 
-    def _missing(self) -> str:
-        """Which files are missing from which folder, in a few words."""
+    def _missing(self) -> str | None:
+        """Which files are missing from which folder, in a few words; None: none is."""
         raise NotImplementedError
+
+    def _problem(self) -> str | None:
+        missing = self._missing()
+        return None if missing is None else f"{missing}; {self.how_to_fix}"
 
     def download_failed(self, what: str, error: Exception) -> UserError:
         """One line (network errors come in many types, and the fix is the same for all):

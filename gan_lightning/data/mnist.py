@@ -23,6 +23,7 @@ HOW_TO_FIX = (
 class MNISTDataModule(DownloadableSplit):
     """``data_dir`` is torchvision's root: the IDX files live in ``<data_dir>/MNIST/raw/``."""
 
+    how_to_fix = HOW_TO_FIX
     native_size = 28
     native_channels = 1
     splits = tuple(sorted(SPLIT_FILES))
@@ -37,14 +38,11 @@ class MNISTDataModule(DownloadableSplit):
                 return candidate
         return None
 
-    def _missing(self) -> str:
+    def _missing(self) -> str | None:
         missing = [name for name in SPLIT_FILES[self.split] if self._find(name) is None]
-        return f"MNIST files not found in {self.raw_dir.resolve()}: missing {', '.join(missing)}"
-
-    def _problem(self) -> str | None:
-        if all(self._find(name) is not None for name in SPLIT_FILES[self.split]):
+        if not missing:
             return None
-        return f"{self._missing()}; {HOW_TO_FIX}"
+        return f"MNIST files not found in {self.raw_dir.resolve()}: missing {', '.join(missing)}"
 
     def _download(self) -> None:
         from torchvision.datasets import MNIST

@@ -26,6 +26,7 @@ HOW_TO_FIX = (
 class SVHNDataModule(DownloadableSplit):
     """Reads ``<data_dir>/svhn/<split>_32x32.mat`` (or ``<data_dir>/<split>_32x32.mat``)."""
 
+    how_to_fix = HOW_TO_FIX
     native_size = 32
     native_channels = 3
     splits = SPLITS
@@ -45,13 +46,10 @@ class SVHNDataModule(DownloadableSplit):
                 return candidate
         return None
 
-    def _missing(self) -> str:
-        return f"SVHN file {self.file_name} not found in {self.svhn_dir.resolve()}"
-
-    def _problem(self) -> str | None:
+    def _missing(self) -> str | None:
         if self._find() is not None:
             return None
-        return f"{self._missing()}; {HOW_TO_FIX}"
+        return f"SVHN file {self.file_name} not found in {self.svhn_dir.resolve()}"
 
     def _download(self) -> None:
         from torchvision.datasets.utils import download_url

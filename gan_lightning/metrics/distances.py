@@ -66,8 +66,8 @@ class FeatureDistance(SampleMetric):
     fidelity_suffix: str | None = None  # None: no precision / recall / density / coverage
 
     fewer_samples_fix = (
-        "(evaluate's n=, callbacks.evaluation.num_samples in training) or lower "
-        "metrics.kid_subset_size, the size of KID's subsets"
+        f"{SampleMetric.fewer_samples_fix} or lower metrics.kid_subset_size, the size of KID's "
+        "subsets"
     )
 
     def __init__(self, kid_subset_size: int = 1000, kid_subsets: int = 100) -> None:
